@@ -1,0 +1,17 @@
+//! Register models of the STM32F405 peripherals for pybsim.
+//!
+//! Pure models: no unicorn, no host I/O, no wall clock. Every model implements
+//! [`Device`]: the bus hands it register accesses with a [`Ctx`] that carries the
+//! virtual time (in CPU cycles) and the clock tree of the moment, and the model answers
+//! by pushing [`Effect`]s (IRQ line changes, events to schedule, pin changes, bytes on a
+//! line, flash writes). The machine in `emulator/` applies the effects; a model never
+//! holds a reference to another model (the board file wires them).
+//!
+//! Unit tests drive a model through [`testing::FakeBus`], a fake clock that collects
+//! effects and fires scheduled events in order.
+
+pub mod device;
+pub mod testing;
+
+pub use device::{BusError, Clocks, Ctx, Device, Effect, Size};
+pub mod regs;
