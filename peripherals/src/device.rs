@@ -120,7 +120,11 @@ pub enum ResetKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AfSignal {
     /// Timer `tim` (1-14) output channel `ch` (1-4); `complementary` for CHxN.
-    TimCh { tim: u8, ch: u8, complementary: bool },
+    TimCh {
+        tim: u8,
+        ch: u8,
+        complementary: bool,
+    },
     /// TX line of U(S)ART `n` (1-6).
     UartTx { n: u8 },
 }
@@ -149,7 +153,12 @@ pub enum Effect {
     /// The flash interface programmed `data` at absolute address `addr`.
     FlashProgram { addr: u32, data: Vec<u8> },
     /// The flash access-control settings changed (latency in wait states, ART caches).
-    FlashAcr { latency: u8, prefetch: bool, icache: bool, dcache: bool },
+    FlashAcr {
+        latency: u8,
+        prefetch: bool,
+        icache: bool,
+        dcache: bool,
+    },
     /// Reset the whole machine.
     Reset(ResetKind),
     /// Bytes the firmware wrote to the pybsim console device.
@@ -230,7 +239,10 @@ mod tests {
 
     #[test]
     fn lanes_of_a_half_word_in_the_upper_half() {
-        assert_eq!(lanes(0x1a, Size::Half, 0x0001), (0x18, 0x0001_0000, 0xffff_0000));
+        assert_eq!(
+            lanes(0x1a, Size::Half, 0x0001),
+            (0x18, 0x0001_0000, 0xffff_0000)
+        );
         assert_eq!(extract(0x1a, Size::Half, 0xabcd_1234), 0xabcd);
         assert_eq!(extract(0x13, Size::Byte, 0x1200_0000), 0x12);
     }

@@ -11,7 +11,8 @@
 //! effects and fires scheduled events in order.
 
 pub mod device;
+pub mod rcc;
+pub mod regs;
 pub mod testing;
 
 pub use device::{BusError, Clocks, Ctx, Device, Effect, Size};
-pub mod regs;
