@@ -205,8 +205,9 @@ impl<'a> Ctx<'a> {
 /// `offset` is the byte offset of the access inside the block; `value` is right-aligned
 /// and holds `size` bytes. A block that only answers word accesses returns `BusError`
 /// for the others only where the silicon does (most STM32 APB blocks accept byte and
-/// half-word accesses; see each model's doc).
-pub trait Device {
+/// half-word accesses; see each model's doc). `Any` lets the machine reach a model's own
+/// methods (pin inputs, received bytes) through `&mut dyn Device`.
+pub trait Device: std::any::Any {
     /// Name as in RM0090 (e.g. "USART1"), for logs.
     fn name(&self) -> &str;
     fn read(&mut self, ctx: &mut Ctx, offset: u32, size: Size) -> Result<u32, BusError>;

@@ -11,6 +11,7 @@
 //! effects and fires scheduled events in order.
 
 pub mod device;
+pub mod flash;
 pub mod rcc;
 pub mod regs;
 pub mod testing;

@@ -530,7 +530,8 @@ impl Rcc {
         let flags = self.regs.get(CSR) & RESET_FLAGS;
         self.regs.reset();
         self.regs.set(BDCR, bdcr);
-        self.regs.set(CSR, (self.regs.get(CSR) & !RESET_FLAGS) | flags);
+        self.regs
+            .set(CSR, (self.regs.get(CSR) & !RESET_FLAGS) | flags);
         for o in OSCS {
             ctx.cancel(o as u32);
         }

@@ -240,6 +240,12 @@ impl Block {
         self.vals[self.find(offset).expect("no register at offset")]
     }
 
+    /// Raw stored value at `offset`, 0 where no register is.
+    #[inline]
+    pub fn get_or(&self, offset: u32) -> u32 {
+        self.find(offset).map_or(0, |i| self.vals[i])
+    }
+
     /// Stores a raw value (hardware side, no access rules).
     #[inline]
     pub fn set(&mut self, offset: u32, val: u32) {
