@@ -11,9 +11,12 @@
 //! effects and fires scheduled events in order.
 
 pub mod device;
+pub mod exti;
 pub mod flash;
+pub mod pwr;
 pub mod rcc;
 pub mod regs;
+pub mod syscfg;
 pub mod testing;
 
 pub use device::{BusError, Clocks, Ctx, Device, Effect, Size};
