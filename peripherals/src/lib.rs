@@ -13,6 +13,7 @@
 pub mod device;
 pub mod exti;
 pub mod flash;
+pub mod gpio;
 pub mod pwr;
 pub mod rcc;
 pub mod regs;
