@@ -19,5 +19,6 @@ pub mod rcc;
 pub mod regs;
 pub mod syscfg;
 pub mod testing;
+pub mod usart;
 
 pub use device::{BusError, Clocks, Ctx, Device, Effect, Size};
