@@ -10,6 +10,7 @@
 //! Unit tests drive a model through [`testing::FakeBus`], a fake clock that collects
 //! effects and fires scheduled events in order.
 
+pub mod console;
 pub mod device;
 pub mod exti;
 pub mod flash;
