@@ -3,3 +3,5 @@
 
 pub mod cpu;
 pub mod scs;
+pub mod loader;
+pub mod testkit;

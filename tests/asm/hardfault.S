@@ -1,0 +1,80 @@
+/*
+ * hardfault.S: the same precise bus error with BusFault disabled (its reset state):
+ * escalated to HardFault.
+ *
+ * main loads from 0x6000_0000 (FSMC bank 1: nothing there on the Pyboard's
+ * STM32F405RG). HardFault_Handler (exception 3) checks the fault status and exits.
+ *
+ * `fault_results` (STT_OBJECT, 4 words): CFSR, BFAR, HFSR and the stacked PC, as the
+ * handler found them; printed as "hardfault: cfsr bfar hfsr pc" (8 hex digits each).
+ *
+ * Exit codes: 0 pass; 1 the handler's IPSR is not 3; 2 CFSR lacks PRECISERR (bit 9)
+ * or BFARVALID (bit 15); 3 BFAR is not 0x6000_0000;
+ * 4 HFSR.FORCED is clear (a HardFault escalated from a BusFault must set it);
+ * 5 the stacked PC is not the faulting load; 6 the fault status bits did not clear
+ * on writing 1s; 7 the load did not fault (main went on).
+ */
+#include "common.h"
+
+#define BAD_ADDRESS 0x60000000
+
+FUNC main
+    ldr r0, =BAD_ADDRESS
+    .global fault_insn
+    .type fault_insn, %function
+fault_insn:
+    ldr r1, [r0]                /* precise bus error */
+    EXIT 7
+ENDFUNC main
+
+FUNC HardFault_Handler
+    /* main runs on MSP: the exception frame is at SP */
+    ldr r4, =fault_results
+    ldr r0, =SCB_CFSR
+    ldr r0, [r0]
+    str r0, [r4, #0]
+    ldr r0, =SCB_BFAR
+    ldr r0, [r0]
+    str r0, [r4, #4]
+    ldr r0, =SCB_HFSR
+    ldr r0, [r0]
+    str r0, [r4, #8]
+    ldr r0, [sp, #24]
+    str r0, [r4, #12]
+
+    PRINT "hardfault: "
+    mov r0, r4
+    movs r1, #4
+    bl print_words
+
+    mrs r0, ipsr
+    CHECK_EQ r0, 3, 1
+    ldr r0, [r4, #0]
+    and r0, r0, #(CFSR_PRECISERR | CFSR_BFARVALID)
+    CHECK_EQ r0, (CFSR_PRECISERR | CFSR_BFARVALID), 2
+    ldr r0, [r4, #4]
+    CHECK_EQ r0, BAD_ADDRESS, 3
+    ldr r0, [r4, #8]
+    and r0, r0, #HFSR_FORCED
+    CHECK_EQ r0, HFSR_FORCED, 4
+    ldr r0, [r4, #12]
+    ldr r1, =fault_insn
+    bic r1, r1, #1
+    cmp r0, r1
+    beq 1f
+    EXIT 5
+1:  /* the status registers are write-one-to-clear */
+    ldr r0, =SCB_CFSR
+    ldr r1, [r0]
+    str r1, [r0]
+    ldr r1, [r0]
+    ldr r0, =SCB_HFSR
+    ldr r2, [r0]
+    str r2, [r0]
+    ldr r2, [r0]
+    orr r1, r1, r2
+    CHECK_EQ r1, 0, 6
+    EXIT 0
+ENDFUNC HardFault_Handler
+
+    BSS fault_results, 16
