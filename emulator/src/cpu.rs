@@ -14,6 +14,10 @@ use unicorn_engine::{RegisterARM, Unicorn};
 
 pub use unicorn_engine::uc_error as UcError;
 
+/// A host access to guest memory that is not directly mapped RAM or flash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotDirect;
+
 /// Registers the host reads and writes.
 pub type Reg = RegisterARM;
 
@@ -93,39 +97,39 @@ impl CpuRef<'_, '_> {
     }
 
     /// Reads directly mapped memory (flash, RAM). Fails for MMIO or unmapped addresses.
-    pub fn read_mem(&self, addr: u32, buf: &mut [u8]) -> Result<(), ()> {
+    pub fn read_mem(&self, addr: u32, buf: &mut [u8]) -> Result<(), NotDirect> {
         if !self.is_direct(addr, buf.len()) {
-            return Err(());
+            return Err(NotDirect);
         }
-        self.uc.mem_read(addr as u64, buf).map_err(|_| ())
+        self.uc.mem_read(addr as u64, buf).map_err(|_| NotDirect)
     }
 
-    pub fn read_u32(&self, addr: u32) -> Result<u32, ()> {
+    pub fn read_u32(&self, addr: u32) -> Result<u32, NotDirect> {
         let mut b = [0u8; 4];
         self.read_mem(addr, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
 
-    pub fn read_u16(&self, addr: u32) -> Result<u16, ()> {
+    pub fn read_u16(&self, addr: u32) -> Result<u16, NotDirect> {
         let mut b = [0u8; 2];
         self.read_mem(addr, &mut b)?;
         Ok(u16::from_le_bytes(b))
     }
 
     /// Writes directly mapped writable memory (RAM). Fails elsewhere.
-    pub fn write_mem(&mut self, addr: u32, data: &[u8]) -> Result<(), ()> {
+    pub fn write_mem(&mut self, addr: u32, data: &[u8]) -> Result<(), NotDirect> {
         let end = addr as u64 + data.len() as u64;
         let ok = self
             .direct
             .iter()
             .any(|r| r.writable && addr >= r.start && end <= r.start as u64 + r.len as u64);
         if !ok {
-            return Err(());
+            return Err(NotDirect);
         }
-        self.uc.mem_write(addr as u64, data).map_err(|_| ())
+        self.uc.mem_write(addr as u64, data).map_err(|_| NotDirect)
     }
 
-    pub fn write_u32(&mut self, addr: u32, v: u32) -> Result<(), ()> {
+    pub fn write_u32(&mut self, addr: u32, v: u32) -> Result<(), NotDirect> {
         self.write_mem(addr, &v.to_le_bytes())
     }
 
@@ -263,9 +267,11 @@ impl<H: Host> Cpu<H> {
                             flash: fp as *mut u8,
                             flash_len: fl,
                         };
-                        h1.borrow_mut()
-                            .mmio_read(&mut cpu, base.wrapping_add(off as u32), size as u32)
-                            as u64
+                        h1.borrow_mut().mmio_read(
+                            &mut cpu,
+                            base.wrapping_add(off as u32),
+                            size as u32,
+                        ) as u64
                     }),
                     Some(
                         move |uc: &mut Unicorn<()>, off: u64, size: usize, value: u64| {

@@ -1,7 +1,11 @@
 //! pybsim: the machine (CPU binding, bus, system control space, scheduler, cycle model,
 //! loaders) and its frontends.
 
+pub mod bus;
 pub mod cpu;
-pub mod scs;
+pub mod cycles;
 pub mod loader;
+pub mod machine;
+pub mod sched;
+pub mod scs;
 pub mod testkit;

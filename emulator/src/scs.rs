@@ -529,7 +529,7 @@ impl Scs {
             0xE000_E100..=0xE000_E108 => self.enabled[((word_addr - 0xE000_E100) / 4) as usize],
             0xE000_E180..=0xE000_E188 => self.enabled[((word_addr - 0xE000_E180) / 4) as usize],
             0xE000_E200..=0xE000_E208 | 0xE000_E280..=0xE000_E288 => {
-                let i = ((word_addr & 0x7F) / 4) as u32;
+                let i = (word_addr & 0x7F) / 4;
                 ((self.pending >> (16 + 32 * i)) as u32) & self.irq_mask(i)
             }
             0xE000_E300..=0xE000_E308 => {
@@ -680,12 +680,10 @@ impl Scs {
                 }
             }
             0xE000_ED08 => self.vtor = v & 0xFFFF_FF80,
-            0xE000_ED0C => {
-                if v >> 16 == 0x05FA {
-                    self.prigroup = ((v >> 8) & 7) as u8;
-                    if v & (1 << 2) != 0 {
-                        act.reset = true;
-                    }
+            0xE000_ED0C if v >> 16 == 0x05FA => {
+                self.prigroup = ((v >> 8) & 7) as u8;
+                if v & (1 << 2) != 0 {
+                    act.reset = true;
                 }
             }
             0xE000_ED10 => self.scr = v & 0x16,
@@ -705,7 +703,9 @@ impl Scs {
             0xE000_EF38 => self.fpcar = v & !7,
             0xE000_EF3C => self.fpdscr = v & 0x07C0_0000,
             0xE000_1000 => {
-                self.set_cyc(now, |s| s.dwt_ctrl = (s.dwt_ctrl & 0xFFFF_0000) | (v & 0x1FFF));
+                self.set_cyc(now, |s| {
+                    s.dwt_ctrl = (s.dwt_ctrl & 0xFFFF_0000) | (v & 0x1FFF)
+                });
                 act.dwt = true;
             }
             0xE000_1004 => {
@@ -731,14 +731,29 @@ mod tests {
         s.write(0xE000_E010, Size::Word, 7, 0, 16_000_000, 16_000_000);
         // VAL = 0 at enable: reloads 9 on the first tick, reaches 0 at tick 10.
         assert_eq!(s.systick.next_zero(1), Some(10));
-        assert_eq!(s.read(0xE000_E018, Size::Word, 1, 0, 16_000_000, 16_000_000), 9);
-        assert_eq!(s.read(0xE000_E018, Size::Word, 5, 0, 16_000_000, 16_000_000), 5);
+        assert_eq!(
+            s.read(0xE000_E018, Size::Word, 1, 0, 16_000_000, 16_000_000),
+            9
+        );
+        assert_eq!(
+            s.read(0xE000_E018, Size::Word, 5, 0, 16_000_000, 16_000_000),
+            5
+        );
         s.systick.fire(10);
         assert_eq!(s.systick.next_zero(1), Some(20));
-        assert_eq!(s.read(0xE000_E018, Size::Word, 11, 0, 16_000_000, 16_000_000), 9);
+        assert_eq!(
+            s.read(0xE000_E018, Size::Word, 11, 0, 16_000_000, 16_000_000),
+            9
+        );
         // COUNTFLAG set once, cleared by the read.
-        assert_ne!(s.read(0xE000_E010, Size::Word, 12, 0, 16_000_000, 16_000_000) & (1 << 16), 0);
-        assert_eq!(s.read(0xE000_E010, Size::Word, 13, 0, 16_000_000, 16_000_000) & (1 << 16), 0);
+        assert_ne!(
+            s.read(0xE000_E010, Size::Word, 12, 0, 16_000_000, 16_000_000) & (1 << 16),
+            0
+        );
+        assert_eq!(
+            s.read(0xE000_E010, Size::Word, 13, 0, 16_000_000, 16_000_000) & (1 << 16),
+            0
+        );
     }
 
     #[test]

@@ -1,0 +1,1671 @@
+//! The machine: an STM32F405 with its memories, the Cortex-M4 system control space, the
+//! peripheral bus and one virtual clock, driven through unicorn.
+//!
+//! Time: `now` counts CPU cycles. The block hook charges each translated block its cost
+//! from the cycle model before it runs, fires the events that are due, and takes pending
+//! exceptions at block boundaries. WFI with nothing to do moves `now` to the next event.
+//! Nothing here reads the wall clock or host randomness.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use pybsim_peripherals::{Clocks, Ctx, Device, Effect, Size};
+
+use crate::bus::Bus;
+use crate::cpu::{Access, Backing, Cpu, CpuRef, Host, Reg, Region, UcError};
+use crate::cycles::{self, Art, BlockCost};
+use crate::loader::Image;
+use crate::sched::{Scheduler, Target};
+use crate::scs::{self, Masks, Scs};
+
+pub const FLASH_BASE: u32 = 0x0800_0000;
+pub const FLASH_SIZE: u32 = 1024 * 1024;
+pub const SRAM_BASE: u32 = 0x2000_0000;
+pub const SRAM_SIZE: u32 = 128 * 1024;
+pub const CCM_BASE: u32 = 0x1000_0000;
+pub const CCM_SIZE: u32 = 64 * 1024;
+pub const BKPSRAM_BASE: u32 = 0x4002_4000;
+pub const SYSMEM_BASE: u32 = 0x1FFF_0000;
+/// System memory (bootloader), OTP and the device identity registers, read-only.
+pub const SYSMEM_SIZE: u32 = 0x8000;
+pub const OPTION_BYTES_BASE: u32 = 0x1FFF_C000;
+pub const UID_ADDR: u32 = 0x1FFF_7A10;
+pub const FLASH_SIZE_REG: u32 = 0x1FFF_7A22;
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The slice the caller asked for is over; call `run` again to go on.
+    SliceEnd,
+    /// The firmware ended through semihosting with this status.
+    SemihostExit(i32),
+    /// The cycle budget ran out.
+    Budget,
+    /// A fault the firmware did not handle (no handler, a spinning fault handler, lockup).
+    Fault(Box<FaultReport>),
+    /// Asleep (WFI) with no event that could ever wake the CPU.
+    Halted,
+}
+
+/// A guest fault, as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultReport {
+    pub what: String,
+    pub regs: [u32; 16],
+    pub xpsr: u32,
+    pub cfsr: u32,
+    pub hfsr: u32,
+    pub bfar: Option<u32>,
+    pub mmfar: Option<u32>,
+    /// Return addresses, innermost first: the faulting PC, the stacked PC of each
+    /// exception frame found, and LR.
+    pub backtrace: Vec<u32>,
+    pub cycles: u64,
+}
+
+/// Decodes CFSR/HFSR bits into their names.
+pub fn decode_fault_status(cfsr: u32, hfsr: u32) -> Vec<&'static str> {
+    const CFSR: &[(u32, &str)] = &[
+        (1 << 0, "IACCVIOL (instruction access violation)"),
+        (1 << 1, "DACCVIOL (data access violation)"),
+        (1 << 3, "MUNSTKERR"),
+        (1 << 4, "MSTKERR"),
+        (1 << 5, "MLSPERR"),
+        (1 << 7, "MMARVALID"),
+        (1 << 8, "IBUSERR (instruction bus error)"),
+        (1 << 9, "PRECISERR (precise data bus error)"),
+        (1 << 10, "IMPRECISERR (imprecise data bus error)"),
+        (1 << 11, "UNSTKERR"),
+        (1 << 12, "STKERR (stacking error)"),
+        (1 << 13, "LSPERR"),
+        (1 << 15, "BFARVALID"),
+        (1 << 16, "UNDEFINSTR (undefined instruction)"),
+        (1 << 17, "INVSTATE (invalid state: Thumb bit clear)"),
+        (1 << 18, "INVPC (invalid EXC_RETURN)"),
+        (1 << 19, "NOCP (coprocessor disabled)"),
+        (1 << 24, "UNALIGNED"),
+        (1 << 25, "DIVBYZERO"),
+    ];
+    let mut v: Vec<&str> = CFSR
+        .iter()
+        .filter(|(b, _)| cfsr & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if hfsr & scs::HFSR_FORCED != 0 {
+        v.push("HFSR.FORCED (escalated to HardFault)");
+    }
+    if hfsr & scs::HFSR_VECTTBL != 0 {
+        v.push("HFSR.VECTTBL (vector table read fault)");
+    }
+    if hfsr & (1 << 31) != 0 {
+        v.push("HFSR.DEBUGEVT (breakpoint with no debugger)");
+    }
+    v
+}
+
+const CACHE_BITS: u32 = 15;
+
+#[derive(Clone)]
+struct CachedBlock {
+    addr: u32,
+    size: u32,
+    /// First and last words of a block in RAM, to notice code rewritten in place.
+    check: u64,
+    cost: Rc<BlockCost>,
+    self_loop: bool,
+}
+
+/// Interrupt line wiring of the console/UART outputs to the host.
+#[derive(Debug, Default, Clone)]
+pub struct Outputs {
+    /// Bytes written to the pybsim console device.
+    pub console: Vec<u8>,
+    /// Bytes written through semihosting (SYS_WRITE0/WRITEC/WRITE).
+    pub semihost: Vec<u8>,
+    /// Bytes sent by each U(S)ART (index 1-6) that no wire carries to another UART.
+    pub uart: [Vec<u8>; 7],
+}
+
+/// Everything the hooks see: the state of the machine apart from the CPU registers.
+pub struct System {
+    pub now: u64,
+    pub clocks: Clocks,
+    pub sched: Scheduler,
+    pub scs: Scs,
+    pub art: Art,
+    pub bus: Bus,
+    pub out: Outputs,
+    /// Executed instructions (for speed reports).
+    pub insns: u64,
+    pub blocks_run: u64,
+    /// UART wiring: `uart_route[n]` = the UART that receives what UART n sends.
+    pub uart_route: [Option<u8>; 7],
+    budget: u64,
+    slice_end: u64,
+    next_deadline: u64,
+    stopping: bool,
+    exit: Option<Exit>,
+    reset_requested: bool,
+    cache: Vec<Option<CachedBlock>>,
+    /// Cost of the block running now, added to `now` when the next block starts.
+    block_cost: u64,
+    /// Peripheral-access offsets of the block running now, and how many were used.
+    block_mem: Option<Rc<BlockCost>>,
+    block_mem_idx: usize,
+    prev_fallthrough: u32,
+    prev_taken_extra: u32,
+    prev_indirect: bool,
+    unmapped: Option<(Access, u32)>,
+    /// Pending bus error raised from an MMIO callback (cannot abort the instruction).
+    mmio_fault: Option<u32>,
+    /// Flash bytes to put right after a guest store went through the write-protect hook.
+    flash_fixups: Vec<(u32, Vec<u8>)>,
+    /// A fault taken whose handler may spin: kept for the report.
+    last_fault: Option<(String, u32)>,
+    /// Log of (time, what) of every event and exception, when recording.
+    pub event_log: Option<Vec<(u64, String)>>,
+    effects: Vec<Effect>,
+}
+
+fn in_flash(addr: u32) -> Option<u32> {
+    if (FLASH_BASE..FLASH_BASE + FLASH_SIZE).contains(&addr) {
+        Some(addr - FLASH_BASE)
+    } else if addr < FLASH_SIZE {
+        Some(addr)
+    } else {
+        None
+    }
+}
+
+fn executable(addr: u32) -> bool {
+    in_flash(addr).is_some()
+        || (SRAM_BASE..SRAM_BASE + SRAM_SIZE).contains(&addr)
+        || (SYSMEM_BASE..SYSMEM_BASE + 0x7800).contains(&addr)
+}
+
+impl System {
+    fn new(bus: Bus) -> Self {
+        System {
+            now: 0,
+            clocks: Clocks::RESET,
+            sched: Scheduler::default(),
+            scs: Scs::new(),
+            art: Art::default(),
+            bus,
+            out: Outputs::default(),
+            insns: 0,
+            blocks_run: 0,
+            uart_route: [None; 7],
+            budget: u64::MAX,
+            slice_end: u64::MAX,
+            next_deadline: u64::MAX,
+            stopping: false,
+            exit: None,
+            reset_requested: false,
+            cache: vec![None; 1 << CACHE_BITS],
+            block_cost: 0,
+            block_mem: None,
+            block_mem_idx: 0,
+            prev_fallthrough: 0,
+            prev_taken_extra: 0,
+            prev_indirect: false,
+            unmapped: None,
+            mmio_fault: None,
+            flash_fixups: Vec::new(),
+            last_fault: None,
+            event_log: None,
+            effects: Vec::new(),
+        }
+    }
+
+    /// Ends the current block's run: its cycles join `now`.
+    fn retire_block(&mut self) {
+        self.now += self.block_cost;
+        self.block_cost = 0;
+        self.block_mem = None;
+        self.block_mem_idx = 0;
+    }
+
+    /// Virtual time of the peripheral access being made now: the block start plus the
+    /// cycles before the n-th instruction of the block that may reach a peripheral.
+    fn access_time(&mut self) -> u64 {
+        let Some(b) = &self.block_mem else {
+            return self.now;
+        };
+        let off = match b.mem_offsets.get(self.block_mem_idx) {
+            Some(&o) => o as u64,
+            None => self.block_cost.saturating_sub(1),
+        };
+        self.block_mem_idx += 1;
+        self.now + off.min(self.block_cost)
+    }
+
+    fn log(&mut self, what: impl FnOnce() -> String) {
+        if let Some(l) = self.event_log.as_mut() {
+            l.push((self.now, what()));
+        }
+    }
+
+    fn refresh_deadline(&mut self) {
+        self.next_deadline = self
+            .sched
+            .next_deadline()
+            .min(self.slice_end)
+            .min(self.budget);
+    }
+
+    fn stop(&mut self, cpu: &mut CpuRef, exit: Exit) {
+        if self.exit.is_none() {
+            self.exit = Some(exit);
+        }
+        self.stopping = true;
+        cpu.stop();
+    }
+
+    // ----- time and events -----
+
+    fn reschedule_systick(&mut self) {
+        let tick = self
+            .scs
+            .systick
+            .tick_cycles(self.clocks.sysclk, self.clocks.hclk);
+        match self.scs.systick.next_zero(tick) {
+            Some(t) => self.sched.schedule(Target::SysTick, 0, t),
+            None => self.sched.cancel(Target::SysTick, 0),
+        }
+    }
+
+    /// Fires every event due at `now`; returns with `stopping` set when the run must end.
+    fn service(&mut self, cpu: &mut CpuRef) {
+        while let Some((at, target, token)) = self.sched.pop_due(self.now) {
+            match target {
+                Target::SysTick => {
+                    if let Some(l) = self.event_log.as_mut() {
+                        l.push((at, "systick".into()));
+                    }
+                    self.scs.systick.fire(at);
+                    if self.scs.systick.ctrl & 2 != 0 {
+                        self.scs.set_pending(scs::EXC_SYSTICK);
+                    }
+                    self.reschedule_systick();
+                }
+                Target::Device(i) => {
+                    let mut fx = std::mem::take(&mut self.effects);
+                    {
+                        let mut ctx = Ctx::new(at, self.clocks, &mut fx);
+                        self.bus.devices[i as usize].dev.event(&mut ctx, token);
+                    }
+                    self.apply_effects(cpu, i, &mut fx);
+                    self.effects = fx;
+                }
+                Target::UartRx(n) => self.uart_deliver(cpu, n, token as u8, at),
+                Target::SliceEnd | Target::Stimulus => {}
+            }
+        }
+        self.refresh_deadline();
+        if self.now >= self.budget {
+            self.stop(cpu, Exit::Budget);
+        } else if self.now >= self.slice_end {
+            self.stop(cpu, Exit::SliceEnd);
+        }
+    }
+
+    fn uart_deliver(&mut self, cpu: &mut CpuRef, n: u8, byte: u8, at: u64) {
+        let name = if n == 4 || n == 5 {
+            format!("UART{n}")
+        } else {
+            format!("USART{n}")
+        };
+        let Some(idx) = self.bus.index_of(&name) else {
+            return;
+        };
+        let mut fx = std::mem::take(&mut self.effects);
+        {
+            let mut ctx = Ctx::new(at, self.clocks, &mut fx);
+            let d: &mut dyn std::any::Any = self.bus.devices[idx as usize].dev.as_mut();
+            // USART model hookup: see wire_uart_receive.
+            let _ = (d, &mut ctx, byte);
+        }
+        self.apply_effects(cpu, idx, &mut fx);
+        self.effects = fx;
+    }
+
+    /// Applies what device `dev` asked for.
+    fn apply_effects(&mut self, cpu: &mut CpuRef, dev: u16, fx: &mut Vec<Effect>) {
+        let mut work: Vec<(u16, Effect)> = fx.drain(..).map(|e| (dev, e)).collect();
+        let mut i = 0;
+        while i < work.len() {
+            let (d, e) = work[i].clone();
+            i += 1;
+            match e {
+                Effect::Irq { irq, level } => {
+                    self.scs.set_irq_line(irq, level);
+                }
+                Effect::Schedule { token, at } => {
+                    self.sched.schedule(Target::Device(d), token, at);
+                }
+                Effect::Cancel { token } => self.sched.cancel(Target::Device(d), token),
+                Effect::Clocks(c) => {
+                    if c != self.clocks {
+                        // SysTick keeps its count across the change.
+                        let tick = self
+                            .scs
+                            .systick
+                            .tick_cycles(self.clocks.sysclk, self.clocks.hclk);
+                        let _ = tick;
+                        self.clocks = c;
+                        self.log(|| format!("clocks sysclk={} hclk={}", c.sysclk, c.hclk));
+                        for j in 0..self.bus.devices.len() {
+                            if j as u16 == d {
+                                continue;
+                            }
+                            let mut more = Vec::new();
+                            {
+                                let mut ctx = Ctx::new(self.now, self.clocks, &mut more);
+                                self.bus.devices[j].dev.clocks_changed(&mut ctx);
+                            }
+                            work.extend(more.into_iter().map(|e| (j as u16, e)));
+                        }
+                        self.reschedule_systick();
+                    }
+                }
+                Effect::UartTx { n, byte, end } => {
+                    match self.uart_route.get(n as usize).copied().flatten() {
+                        Some(to) => self.sched.push(Target::UartRx(to), byte as u32, end),
+                        None => {
+                            if let Some(v) = self.out.uart.get_mut(n as usize) {
+                                v.push(byte);
+                            }
+                        }
+                    }
+                }
+                Effect::FlashErase { addr, len } => {
+                    if let Some(off) = in_flash(addr) {
+                        cpu.flash_update(off, |f| {
+                            let n = (len as usize).min(f.len());
+                            f[..n].fill(0xFF);
+                        });
+                        self.invalidate_cache();
+                    }
+                }
+                Effect::FlashProgram { addr, data } => {
+                    if let Some(off) = in_flash(addr) {
+                        cpu.flash_update(off, |f| {
+                            for (dst, src) in f.iter_mut().zip(&data) {
+                                *dst &= *src;
+                            }
+                        });
+                        self.invalidate_cache();
+                    }
+                }
+                Effect::FlashAcr {
+                    latency,
+                    prefetch,
+                    icache,
+                    dcache: _,
+                } => {
+                    self.art.latency = latency as u32;
+                    self.art.prefetch = prefetch;
+                    if !icache {
+                        self.art.flush();
+                    }
+                    self.art.icache = icache;
+                }
+                Effect::Reset(kind) => {
+                    self.log(|| format!("reset requested: {kind:?}"));
+                    self.reset_requested = true;
+                    self.stopping = true;
+                    cpu.stop();
+                }
+                Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
+                Effect::PinOutput { .. } | Effect::AfOutput { .. } => {
+                    // Pin-level wiring and traces are applied by the board layer.
+                }
+            }
+        }
+        self.refresh_deadline();
+    }
+
+    fn invalidate_cache(&mut self) {
+        for e in self.cache.iter_mut() {
+            *e = None;
+        }
+    }
+
+    // ----- exceptions -----
+
+    fn masks(cpu: &CpuRef) -> Masks {
+        Masks {
+            primask: cpu.reg(Reg::PRIMASK) & 1 != 0,
+            faultmask: cpu.reg(Reg::FAULTMASK) & 1 != 0,
+            basepri: cpu.reg(Reg::BASEPRI) as u8,
+        }
+    }
+
+    /// Takes the pending exception that can preempt, if any. `ret` is the address the
+    /// exception returns to.
+    fn try_take(&mut self, cpu: &mut CpuRef, ret: u32) -> bool {
+        let exec = self.scs.exec_priority(Self::masks(cpu));
+        if let Some(exc) = self.scs.preempting(exec) {
+            self.enter(cpu, exc, ret);
+            return true;
+        }
+        false
+    }
+
+    /// Exception entry (ARMv7-M B1.5.6): stack the frame, switch to handler mode, jump.
+    fn enter(&mut self, cpu: &mut CpuRef, exc: u32, ret: u32) {
+        let xpsr = cpu.reg(Reg::XPSR);
+        let control = cpu.reg(Reg::CONTROL);
+        let ipsr = xpsr & 0x1FF;
+        let handler = ipsr != 0;
+        let use_psp = !handler && control & 2 != 0;
+        let fpca = control & 4 != 0;
+        let msp = cpu.reg(Reg::MSP);
+        let psp = cpu.reg(Reg::PSP);
+        let sp = if use_psp { psp } else { msp };
+        let words: u32 = if fpca { 26 } else { 8 };
+        let mut frame = sp.wrapping_sub(words * 4);
+        let realign = frame & 4 != 0;
+        if realign {
+            frame = frame.wrapping_sub(4);
+        }
+        let regs = [Reg::R0, Reg::R1, Reg::R2, Reg::R3, Reg::R12, Reg::LR];
+        let mut buf = Vec::with_capacity(words as usize * 4);
+        for r in regs {
+            buf.extend_from_slice(&cpu.reg(r).to_le_bytes());
+        }
+        buf.extend_from_slice(&(ret & !1).to_le_bytes());
+        let stacked_xpsr = (xpsr & !(1 << 9)) | if realign { 1 << 9 } else { 0 };
+        buf.extend_from_slice(&stacked_xpsr.to_le_bytes());
+        if fpca {
+            for k in 0..16 {
+                let r = fp_reg(k);
+                buf.extend_from_slice(&cpu.reg(r).to_le_bytes());
+            }
+            buf.extend_from_slice(&cpu.reg(Reg::FPSCR).to_le_bytes());
+            buf.extend_from_slice(&0u32.to_le_bytes());
+        }
+        if cpu.write_mem(frame, &buf).is_err() {
+            // Stacking error: the stack pointer is not in RAM.
+            self.scs.cfsr |= scs::CFSR_STKERR;
+            if exc == scs::EXC_HARDFAULT || handler {
+                self.lockup(cpu, format!("stacking error: SP {sp:#010x} is not in RAM"));
+                return;
+            }
+            self.scs.hfsr |= scs::HFSR_FORCED;
+            // Without a usable stack, a HardFault cannot be stacked either.
+            self.lockup(cpu, format!("stacking error: SP {sp:#010x} is not in RAM"));
+            return;
+        }
+        let (new_msp, new_psp) = if use_psp { (msp, frame) } else { (frame, psp) };
+        if use_psp && control & 1 == 0 {
+            // Thread mode on PSP, privileged: select MSP while still in thread mode.
+            cpu.set_reg(Reg::CONTROL, control & !2);
+        }
+        let new_xpsr = (xpsr & 0xF80F_0000) | (1 << 24) | exc;
+        cpu.set_reg(Reg::XPSR_NZCVQG, new_xpsr);
+        let ctl_now = cpu.reg(Reg::CONTROL);
+        cpu.set_reg(Reg::CONTROL, ctl_now & !4);
+        cpu.set_reg(Reg::MSP, new_msp);
+        cpu.set_reg(Reg::PSP, new_psp);
+        let exc_return = 0xFFFF_FFE1
+            | if fpca { 0 } else { 0x10 }
+            | if handler { 0 } else { 8 }
+            | if use_psp { 4 } else { 0 };
+        cpu.set_reg(Reg::LR, exc_return);
+        let vector = match cpu.read_u32(self.scs.vtor.wrapping_add(4 * exc)) {
+            Ok(v) => v,
+            Err(_) => {
+                self.scs.hfsr |= scs::HFSR_VECTTBL;
+                self.lockup(cpu, format!("vector table read fault for exception {exc}"));
+                return;
+            }
+        };
+        self.scs.activate(exc);
+        let mut cost = cycles::EXC_ENTRY;
+        if fpca && self.scs.fpccr & (1 << 30) == 0 {
+            cost += cycles::FP_STACKING;
+        }
+        self.now += cost;
+        self.art.discontinuity();
+        self.prev_fallthrough = u32::MAX;
+        self.prev_taken_extra = 0;
+        self.log(|| format!("enter {exc}"));
+        if vector & !1 == 0 || !executable(vector & !1) {
+            let what = match &self.last_fault {
+                Some((w, _)) if exc <= 6 => w.clone(),
+                _ => format!("exception {exc} taken but its vector is {vector:#010x}"),
+            };
+            let report = self.report(cpu, format!("{what} (no handler)"), ret);
+            self.stop(cpu, Exit::Fault(Box::new(report)));
+            return;
+        }
+        cpu.set_pc(vector);
+        cpu.rebuild_mode_flags();
+    }
+
+    /// Exception return (ARMv7-M B1.5.8), with tail-chaining.
+    fn exception_return(&mut self, cpu: &mut CpuRef) {
+        let exc_return = cpu.pc() | 1;
+        let ipsr = cpu.reg(Reg::XPSR) & 0x1FF;
+        if exc_return >> 5 != 0x07FF_FFFF || !matches!(exc_return & 0xF, 1 | 9 | 0xD) {
+            self.scs.cfsr |= scs::CFSR_INVPC;
+            self.fault(
+                cpu,
+                scs::EXC_USAGEFAULT,
+                "invalid EXC_RETURN".into(),
+                exc_return,
+            );
+            return;
+        }
+        self.scs.deactivate(ipsr);
+        self.log(|| format!("return {ipsr}"));
+        let to_thread = exc_return & 8 != 0;
+        let use_psp = exc_return & 4 != 0;
+        let ext = exc_return & 0x10 == 0;
+        // Tail-chain when a pending exception outranks the context we return to.
+        let m = Self::masks(cpu);
+        let exec = self.scs.exec_priority(m);
+        if let Some(exc) = self.scs.preempting(exec) {
+            let xpsr = cpu.reg(Reg::XPSR);
+            cpu.set_reg(Reg::XPSR_NZCVQG, (xpsr & !0x1FF) | exc);
+            let vector = cpu
+                .read_u32(self.scs.vtor.wrapping_add(4 * exc))
+                .unwrap_or(0);
+            self.scs.activate(exc);
+            cpu.set_reg(Reg::LR, exc_return);
+            self.now += cycles::TAIL_CHAIN;
+            self.art.discontinuity();
+            self.prev_fallthrough = u32::MAX;
+            self.log(|| format!("tail-chain {exc}"));
+            if vector & !1 == 0 || !executable(vector & !1) {
+                let report = self.report(cpu, format!("exception {exc} has no handler"), 0);
+                self.stop(cpu, Exit::Fault(Box::new(report)));
+                return;
+            }
+            cpu.set_pc(vector);
+            cpu.rebuild_mode_flags();
+            return;
+        }
+        let msp = cpu.reg(Reg::MSP);
+        let psp = cpu.reg(Reg::PSP);
+        let sp = if use_psp { psp } else { msp };
+        let words = if ext { 26 } else { 8 };
+        let mut frame = vec![0u8; words * 4];
+        if cpu.read_mem(sp, &mut frame).is_err() {
+            self.scs.cfsr |= 1 << 11; // UNSTKERR
+            self.lockup(
+                cpu,
+                format!("unstacking error: SP {sp:#010x} is not in RAM"),
+            );
+            return;
+        }
+        let w = |i: usize| u32::from_le_bytes(frame[i * 4..i * 4 + 4].try_into().unwrap());
+        let xpsr = w(7);
+        let mut new_sp = sp + (words as u32) * 4;
+        if xpsr & (1 << 9) != 0 {
+            new_sp += 4;
+        }
+        for (i, r) in [Reg::R0, Reg::R1, Reg::R2, Reg::R3, Reg::R12, Reg::LR]
+            .into_iter()
+            .enumerate()
+        {
+            cpu.set_reg(r, w(i));
+        }
+        let pc = w(6);
+        if ext {
+            for k in 0..16 {
+                cpu.set_reg(fp_reg(k), w(8 + k));
+            }
+            cpu.set_reg(Reg::FPSCR, w(24));
+        }
+        let (new_msp, new_psp) = if use_psp {
+            (msp, new_sp)
+        } else {
+            (new_sp, psp)
+        };
+        let control = cpu.reg(Reg::CONTROL);
+        let npriv = control & 1;
+        if to_thread {
+            if npriv != 0 {
+                cpu.set_reg(Reg::CONTROL, control & !1);
+            }
+            cpu.set_reg(Reg::XPSR_NZCVQG, xpsr & !0x1FF & !(1 << 9));
+            cpu.set_reg(
+                Reg::CONTROL,
+                npriv | if use_psp { 2 } else { 0 } | if ext { 4 } else { 0 },
+            );
+        } else {
+            cpu.set_reg(Reg::XPSR_NZCVQG, xpsr & !(1 << 9));
+            cpu.set_reg(Reg::CONTROL, (control & !4) | if ext { 4 } else { 0 });
+        }
+        cpu.set_reg(Reg::MSP, new_msp);
+        cpu.set_reg(Reg::PSP, new_psp);
+        cpu.set_pc(pc);
+        cpu.rebuild_mode_flags();
+        self.now += cycles::EXC_EXIT;
+        self.art.discontinuity();
+        self.prev_fallthrough = u32::MAX;
+        if xpsr & (1 << 24) == 0 {
+            self.scs.cfsr |= scs::CFSR_INVSTATE;
+            self.fault(
+                cpu,
+                scs::EXC_USAGEFAULT,
+                "return to a frame with the Thumb bit clear".into(),
+                pc,
+            );
+        }
+    }
+
+    /// Raises a synchronous fault `exc` whose return address is `ret`: taken if enabled
+    /// and allowed by priority, else escalated to HardFault, else lockup.
+    fn fault(&mut self, cpu: &mut CpuRef, exc: u32, what: String, ret: u32) {
+        self.log(|| format!("fault {exc}: {what}"));
+        self.last_fault = Some((what.clone(), ret));
+        let exec = self.scs.exec_priority(Self::masks(cpu));
+        let mut target = exc;
+        if exc != scs::EXC_HARDFAULT
+            && (!self.scs.fault_enabled(exc) || self.scs.group(self.scs.priority(exc)) >= exec)
+        {
+            target = scs::EXC_HARDFAULT;
+            self.scs.hfsr |= scs::HFSR_FORCED;
+        }
+        if target == scs::EXC_HARDFAULT && exec <= -1 {
+            self.lockup(cpu, what);
+            return;
+        }
+        self.scs.activate(target);
+        self.scs.deactivate(target); // enter() sets it active again
+        self.enter(cpu, target, ret);
+    }
+
+    fn lockup(&mut self, cpu: &mut CpuRef, what: String) {
+        let pc = cpu.pc();
+        let report = self.report(cpu, format!("lockup: {what}"), pc);
+        self.stop(cpu, Exit::Fault(Box::new(report)));
+    }
+
+    fn report(&mut self, cpu: &CpuRef, what: String, fault_pc: u32) -> FaultReport {
+        let mut regs = [0u32; 16];
+        let ids = [
+            Reg::R0,
+            Reg::R1,
+            Reg::R2,
+            Reg::R3,
+            Reg::R4,
+            Reg::R5,
+            Reg::R6,
+            Reg::R7,
+            Reg::R8,
+            Reg::R9,
+            Reg::R10,
+            Reg::R11,
+            Reg::R12,
+            Reg::SP,
+            Reg::LR,
+            Reg::PC,
+        ];
+        for (i, r) in ids.into_iter().enumerate() {
+            regs[i] = cpu.reg(r);
+        }
+        let mut bt = vec![fault_pc];
+        // Walk the exception frames on the main stack when in handler mode.
+        let lr = regs[14];
+        if lr >> 28 == 0xF {
+            let sp = if lr & 4 != 0 {
+                cpu.reg(Reg::PSP)
+            } else {
+                cpu.reg(Reg::MSP)
+            };
+            if let (Ok(pc), Ok(lr2)) = (cpu.read_u32(sp + 24), cpu.read_u32(sp + 20)) {
+                bt.push(pc);
+                bt.push(lr2 & !1);
+            }
+        } else {
+            bt.push(lr & !1);
+        }
+        bt.dedup();
+        let cfsr = self.scs.cfsr;
+        FaultReport {
+            what,
+            regs,
+            xpsr: cpu.reg(Reg::XPSR),
+            cfsr,
+            hfsr: self.scs.hfsr,
+            bfar: (cfsr & scs::CFSR_BFARVALID != 0).then_some(self.scs.bfar),
+            mmfar: (cfsr & (1 << 7) != 0).then_some(self.scs.mmfar),
+            backtrace: bt,
+            cycles: self.now,
+        }
+    }
+
+    fn bus_fault_data(&mut self, cpu: &mut CpuRef, addr: u32, ret: u32) {
+        self.scs.cfsr |= scs::CFSR_PRECISERR | scs::CFSR_BFARVALID;
+        self.scs.bfar = addr;
+        self.fault(
+            cpu,
+            scs::EXC_BUSFAULT,
+            format!("bus error: nothing answers at {addr:#010x}"),
+            ret,
+        );
+    }
+
+    // ----- semihosting -----
+
+    fn semihost(&mut self, cpu: &mut CpuRef) {
+        let op = cpu.reg(Reg::R0);
+        let arg = cpu.reg(Reg::R1);
+        let mut ret: u32 = 0;
+        match op {
+            0x03 => {
+                let mut b = [0u8];
+                if cpu.read_mem(arg, &mut b).is_ok() {
+                    self.out.semihost.push(b[0]);
+                }
+            }
+            0x04 => {
+                let mut a = arg;
+                let mut b = [0u8];
+                while cpu.read_mem(a, &mut b).is_ok() && b[0] != 0 && a - arg < 1 << 20 {
+                    self.out.semihost.push(b[0]);
+                    a += 1;
+                }
+            }
+            0x05 => {
+                let (fd, buf, len) = (
+                    cpu.read_u32(arg).unwrap_or(0),
+                    cpu.read_u32(arg + 4).unwrap_or(0),
+                    cpu.read_u32(arg + 8).unwrap_or(0),
+                );
+                let mut data = vec![0u8; len.min(1 << 20) as usize];
+                if (fd == 1 || fd == 2) && cpu.read_mem(buf, &mut data).is_ok() {
+                    self.out.semihost.extend_from_slice(&data);
+                } else {
+                    ret = len;
+                }
+            }
+            0x10 => ret = (self.now / (self.clocks.sysclk as u64 / 100).max(1)) as u32,
+            0x11 => ret = (self.now / self.clocks.sysclk.max(1) as u64) as u32,
+            0x13 => ret = 0,
+            0x18 => {
+                let code = if arg == 0x20026 { 0 } else { 1 };
+                self.stop(cpu, Exit::SemihostExit(code));
+            }
+            0x20 => {
+                let reason = cpu.read_u32(arg).unwrap_or(0);
+                let sub = cpu.read_u32(arg + 4).unwrap_or(1);
+                let code = if reason == 0x20026 { sub as i32 } else { 1 };
+                self.stop(cpu, Exit::SemihostExit(code));
+            }
+            _ => {
+                tracing::warn!(t = self.now, op, "semihosting operation not modelled");
+                ret = u32::MAX;
+            }
+        }
+        cpu.set_reg(Reg::R0, ret);
+        let pc = cpu.pc();
+        cpu.set_pc(pc + 2);
+    }
+
+    // ----- memory-mapped system space -----
+
+    fn scs_read(&mut self, cpu: &mut CpuRef, addr: u32, size: Size) -> u32 {
+        match addr {
+            0xE000_E000..=0xE000_EFFF | 0xE000_1000..=0xE000_1FFF => {
+                let ipsr = cpu.reg(Reg::XPSR) & 0x1FF;
+                let t = self.access_time();
+                self.scs
+                    .read(addr, size, t, ipsr, self.clocks.sysclk, self.clocks.hclk)
+            }
+            // DBGMCU_IDCODE: DEV_ID 0x413 (STM32F405/407), REV_ID 0x1007 (revision 1).
+            0xE004_2000 => 0x1007_6413,
+            _ => 0,
+        }
+    }
+
+    fn scs_write(&mut self, cpu: &mut CpuRef, addr: u32, size: Size, value: u32) {
+        if let 0xE000_E000..=0xE000_EFFF | 0xE000_1000..=0xE000_1FFF = addr {
+            let t = self.access_time();
+            let act = self
+                .scs
+                .write(addr, size, value, t, self.clocks.sysclk, self.clocks.hclk);
+            if act.systick {
+                self.reschedule_systick();
+                self.refresh_deadline();
+            }
+            if act.reset {
+                self.log(|| "SYSRESETREQ".into());
+                self.reset_requested = true;
+                self.stopping = true;
+                cpu.stop();
+            }
+        }
+    }
+
+    fn periph_read(&mut self, cpu: &mut CpuRef, addr: u32, size: Size) -> u32 {
+        let mut fx = std::mem::take(&mut self.effects);
+        let t = self.access_time();
+        let r = {
+            let mut ctx = Ctx::new(t, self.clocks, &mut fx);
+            self.bus.read(&mut ctx, addr, size)
+        };
+        let v = match r {
+            Ok((idx, v)) => {
+                if !fx.is_empty() {
+                    self.apply_effects(cpu, idx, &mut fx);
+                }
+                v
+            }
+            Err(_) => {
+                self.mmio_fault = Some(addr);
+                cpu.stop();
+                0
+            }
+        };
+        self.effects = fx;
+        v
+    }
+
+    fn periph_write(&mut self, cpu: &mut CpuRef, addr: u32, size: Size, value: u32) {
+        let mut fx = std::mem::take(&mut self.effects);
+        let t = self.access_time();
+        let r = {
+            let mut ctx = Ctx::new(t, self.clocks, &mut fx);
+            self.bus.write(&mut ctx, addr, size, value)
+        };
+        match r {
+            Ok(idx) => {
+                if !fx.is_empty() {
+                    self.apply_effects(cpu, idx, &mut fx);
+                }
+            }
+            Err(_) => {
+                // Writes are buffered on silicon: the error is imprecise.
+                self.scs.cfsr |= scs::CFSR_IMPRECISERR;
+                self.mmio_fault = Some(addr);
+                cpu.stop();
+            }
+        }
+        self.effects = fx;
+    }
+
+    fn apply_flash_fixups(&mut self, cpu: &mut CpuRef) {
+        for (off, bytes) in std::mem::take(&mut self.flash_fixups) {
+            cpu.flash_update(off, |f| {
+                let n = bytes.len().min(f.len());
+                f[..n].copy_from_slice(&bytes[..n]);
+            });
+        }
+    }
+}
+
+fn fp_reg(k: usize) -> Reg {
+    const S: [Reg; 16] = [
+        Reg::S0,
+        Reg::S1,
+        Reg::S2,
+        Reg::S3,
+        Reg::S4,
+        Reg::S5,
+        Reg::S6,
+        Reg::S7,
+        Reg::S8,
+        Reg::S9,
+        Reg::S10,
+        Reg::S11,
+        Reg::S12,
+        Reg::S13,
+        Reg::S14,
+        Reg::S15,
+    ];
+    S[k]
+}
+
+fn size_of(n: u32) -> Size {
+    match n {
+        1 => Size::Byte,
+        2 => Size::Half,
+        _ => Size::Word,
+    }
+}
+
+impl Host for System {
+    fn on_block(&mut self, cpu: &mut CpuRef, addr: u32, size: u32) {
+        self.retire_block();
+        if !self.flash_fixups.is_empty() {
+            self.apply_flash_fixups(cpu);
+        }
+        if self.stopping {
+            cpu.stop();
+            return;
+        }
+        let idx = (((addr >> 1) ^ (addr >> 16)) & ((1 << CACHE_BITS) - 1)) as usize;
+        let in_ram = addr >= SRAM_BASE;
+        let check = if in_ram {
+            let a = cpu.read_u32(addr).unwrap_or(0) as u64;
+            let b = cpu.read_u32((addr + size).saturating_sub(4)).unwrap_or(0) as u64;
+            a | (b << 32)
+        } else {
+            0
+        };
+        let hit = matches!(&self.cache[idx], Some(c) if c.addr == addr && c.size == size && c.check == check);
+        if !hit {
+            if !executable(addr) {
+                self.scs.cfsr |= scs::CFSR_IBUSERR;
+                self.fault(
+                    cpu,
+                    scs::EXC_BUSFAULT,
+                    format!("instruction fetch from {addr:#010x}, which holds no code memory"),
+                    addr,
+                );
+                return;
+            }
+            let mut bytes = vec![0u8; size as usize];
+            if cpu.read_mem(addr, &mut bytes).is_err() {
+                self.scs.cfsr |= scs::CFSR_IBUSERR;
+                self.fault(
+                    cpu,
+                    scs::EXC_BUSFAULT,
+                    format!("instruction fetch from {addr:#010x} failed"),
+                    addr,
+                );
+                return;
+            }
+            let cost = cycles::cost_block(addr, &bytes);
+            let self_loop = bytes.len() == 2 && bytes == [0xFE, 0xE7];
+            self.cache[idx] = Some(CachedBlock {
+                addr,
+                size,
+                check,
+                cost: Rc::new(cost),
+                self_loop,
+            });
+        }
+        let entry = self.cache[idx].as_ref().expect("filled above");
+        let cost = entry.cost.clone();
+        let self_loop = entry.self_loop;
+
+        if self.now >= self.next_deadline {
+            self.service(cpu);
+            if self.stopping {
+                cpu.stop();
+                return;
+            }
+        }
+        if self.scs.any_pending && self.try_take(cpu, addr) {
+            return;
+        }
+        if self_loop {
+            let ipsr = cpu.reg(Reg::XPSR) & 0x1FF;
+            if (3..=6).contains(&ipsr) {
+                let what = self
+                    .last_fault
+                    .as_ref()
+                    .map(|f| f.0.clone())
+                    .unwrap_or_else(|| format!("fault exception {ipsr}"));
+                let fpc = self.last_fault.as_ref().map(|f| f.1).unwrap_or(addr);
+                let report = self.report(
+                    cpu,
+                    format!("{what} (the fault handler spins at {addr:#010x})"),
+                    fpc,
+                );
+                self.stop(cpu, Exit::Fault(Box::new(report)));
+                return;
+            }
+        }
+        let mut extra = 0u64;
+        if addr != self.prev_fallthrough && self.prev_fallthrough != u32::MAX {
+            extra += self.prev_taken_extra as u64;
+            if cost.first_wide_unaligned {
+                extra += 1;
+            }
+            if self.prev_indirect {
+                extra += 1;
+            }
+            self.art.discontinuity();
+        }
+        if in_flash(addr).is_some() {
+            extra += self.art.fetch_cost(cost.first_line, &cost.line_cycles);
+        }
+        self.block_cost = cost.base as u64 + extra;
+        self.insns += cost.insns as u64;
+        self.blocks_run += 1;
+        self.prev_fallthrough = cost.fallthrough;
+        self.prev_taken_extra = cost.taken_extra;
+        self.prev_indirect = cost.ends_indirect;
+        self.block_mem = (!cost.mem_offsets.is_empty()).then_some(cost);
+    }
+
+    fn on_interrupt(&mut self, cpu: &mut CpuRef, intno: u32) {
+        match intno {
+            8 => self.exception_return(cpu),
+            2 => {
+                let ret = cpu.pc();
+                let exec = self.scs.exec_priority(Self::masks(cpu));
+                if self.scs.group(self.scs.priority(scs::EXC_SVCALL)) < exec {
+                    self.enter(cpu, scs::EXC_SVCALL, ret);
+                } else {
+                    self.fault(
+                        cpu,
+                        scs::EXC_HARDFAULT,
+                        "SVC executed where SVCall cannot be taken".into(),
+                        ret,
+                    );
+                    self.scs.hfsr |= scs::HFSR_FORCED;
+                }
+            }
+            7 => {
+                let pc = cpu.pc();
+                if cpu.read_u16(pc) == Ok(0xBEAB) {
+                    self.semihost(cpu);
+                } else {
+                    self.scs.hfsr |= 1 << 31;
+                    self.fault(cpu, scs::EXC_HARDFAULT, "BKPT with no debugger".into(), pc);
+                }
+            }
+            18 => {
+                self.scs.cfsr |= scs::CFSR_INVSTATE;
+                let pc = cpu.pc();
+                self.fault(
+                    cpu,
+                    scs::EXC_USAGEFAULT,
+                    "invalid state (Thumb bit clear)".into(),
+                    pc,
+                );
+            }
+            22 => {
+                self.scs.cfsr |= scs::CFSR_UNALIGNED;
+                let pc = cpu.pc();
+                self.fault(cpu, scs::EXC_USAGEFAULT, "unaligned access".into(), pc);
+            }
+            17 => {
+                self.scs.cfsr |= scs::CFSR_NOCP;
+                let pc = cpu.pc();
+                self.fault(cpu, scs::EXC_USAGEFAULT, "coprocessor access".into(), pc);
+            }
+            3 => {
+                let pc = cpu.pc();
+                self.scs.cfsr |= scs::CFSR_IACCVIOL;
+                self.fault(
+                    cpu,
+                    scs::EXC_MEMMANAGE,
+                    format!("instruction fetch from {pc:#010x} (execute-never region)"),
+                    pc,
+                );
+            }
+            _ => {
+                let pc = cpu.pc();
+                let report = self.report(cpu, format!("CPU exception {intno} not modelled"), pc);
+                self.stop(cpu, Exit::Fault(Box::new(report)));
+            }
+        }
+    }
+
+    fn on_invalid(&mut self, cpu: &mut CpuRef) -> bool {
+        let pc = cpu.pc();
+        match cpu.read_u16(pc) {
+            // WFE and YIELD: hints. WFE sleeps like WFI here (no event register modelled).
+            Ok(0xBF20) | Ok(0xBF10) => {
+                cpu.set_pc(pc + 2);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn mmio_read(&mut self, cpu: &mut CpuRef, addr: u32, size: u32) -> u32 {
+        let size = size_of(size);
+        match addr >> 24 {
+            0xE0 => self.scs_read(cpu, addr, size),
+            0x22 | 0x23 => {
+                let off = addr - 0x2200_0000;
+                let byte = 0x2000_0000 + (off >> 5);
+                let bit = (off >> 2) & 7;
+                let mut b = [0u8];
+                if cpu.read_mem(byte, &mut b).is_err() {
+                    self.mmio_fault = Some(addr);
+                    cpu.stop();
+                    return 0;
+                }
+                ((b[0] >> bit) & 1) as u32
+            }
+            0x42 | 0x43 => {
+                let off = addr - 0x4200_0000;
+                let byte = 0x4000_0000 + (off >> 5);
+                let bit = (off >> 2) & 7;
+                (self.periph_read(cpu, byte, Size::Byte) >> bit) & 1
+            }
+            _ => self.periph_read(cpu, addr, size),
+        }
+    }
+
+    fn mmio_write(&mut self, cpu: &mut CpuRef, addr: u32, size: u32, value: u32) {
+        let size = size_of(size);
+        match addr >> 24 {
+            0xE0 => self.scs_write(cpu, addr, size, value),
+            0x22 | 0x23 => {
+                let off = addr - 0x2200_0000;
+                let byte = 0x2000_0000 + (off >> 5);
+                let bit = (off >> 2) & 7;
+                let mut b = [0u8];
+                if cpu.read_mem(byte, &mut b).is_ok() {
+                    let nb = if value & 1 != 0 {
+                        b[0] | (1 << bit)
+                    } else {
+                        b[0] & !(1 << bit)
+                    };
+                    let _ = cpu.write_mem(byte, &[nb]);
+                } else {
+                    self.mmio_fault = Some(addr);
+                    cpu.stop();
+                }
+            }
+            0x42 | 0x43 => {
+                let off = addr - 0x4200_0000;
+                let byte = 0x4000_0000 + (off >> 5);
+                let bit = (off >> 2) & 7;
+                let old = self.periph_read(cpu, byte, Size::Byte);
+                let new = if value & 1 != 0 {
+                    old | (1 << bit)
+                } else {
+                    old & !(1 << bit)
+                };
+                self.periph_write(cpu, byte, Size::Byte, new);
+            }
+            _ => self.periph_write(cpu, addr, size, value),
+        }
+    }
+
+    fn on_unmapped(&mut self, _cpu: &mut CpuRef, access: Access, addr: u32, _size: u32) {
+        self.unmapped = Some((access, addr));
+    }
+
+    fn on_write_protected(&mut self, cpu: &mut CpuRef, addr: u32, size: u32, value: u32) -> bool {
+        let Some(off) = in_flash(addr) else {
+            self.unmapped = Some((Access::Write, addr));
+            return false;
+        };
+        let n = size.min(4) as usize;
+        let mut old = vec![0u8; n];
+        let _ = cpu.read_mem(FLASH_BASE + off, &mut old);
+        let mut fx = std::mem::take(&mut self.effects);
+        let mut programmed = false;
+        let mut dev_idx = 0;
+        if let Some(i) = self.bus.index_of("FLASH") {
+            dev_idx = i;
+            let mut ctx = Ctx::new(self.now, self.clocks, &mut fx);
+            let d: &mut dyn std::any::Any = self.bus.devices[i as usize].dev.as_mut();
+            if let Some(f) = d.downcast_mut::<pybsim_peripherals::flash::Flash>() {
+                programmed = f.program(&mut ctx, FLASH_BASE + off, size_of(size), value);
+            }
+        }
+        // The flash interface's FlashProgram effect ANDs the value in; the store that
+        // unicorn performs after this hook is undone by the fixup.
+        fx.retain(|e| !matches!(e, Effect::FlashProgram { .. }));
+        self.apply_effects(cpu, dev_idx, &mut fx);
+        self.effects = fx;
+        let expected: Vec<u8> = if programmed {
+            old.iter()
+                .zip(value.to_le_bytes())
+                .map(|(o, v)| o & v)
+                .collect()
+        } else {
+            old
+        };
+        self.flash_fixups.push((off, expected));
+        self.invalidate_cache();
+        true
+    }
+}
+
+/// Machine settings.
+pub struct MachineConfig {
+    /// Devices to mount: name (as in RM0090), base, size, model.
+    pub devices: Vec<(String, u32, u32, Box<dyn Device>)>,
+    /// The 96-bit unique device ID (RM0090 §39.1).
+    pub uid: [u8; 12],
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            devices: Vec::new(),
+            uid: [
+                0x33, 0x00, 0x2A, 0x00, 0x0D, 0x47, 0x31, 0x34, 0x31, 0x36, 0x32, 0x30,
+            ],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error("unicorn refused the machine setup: {0:?}")]
+    Unicorn(UcError),
+    #[error("{0}")]
+    Image(String),
+}
+
+impl From<UcError> for MachineError {
+    fn from(e: UcError) -> Self {
+        MachineError::Unicorn(e)
+    }
+}
+
+/// An STM32F405 board ready to run firmware.
+pub struct Machine {
+    cpu: Cpu<System>,
+    sys: Rc<RefCell<System>>,
+}
+
+impl Machine {
+    pub fn new(config: MachineConfig) -> Result<Machine, MachineError> {
+        let mut bus = Bus::default();
+        for (name, base, size, dev) in config.devices {
+            bus.mount(&name, base, size, dev);
+        }
+        let pages = bus.pages();
+        let sys = Rc::new(RefCell::new(System::new(bus)));
+        let mut sysmem = vec![0u8; SYSMEM_SIZE as usize];
+        let uid_off = (UID_ADDR - SYSMEM_BASE) as usize;
+        sysmem[uid_off..uid_off + 12].copy_from_slice(&config.uid);
+        let fs_off = (FLASH_SIZE_REG - SYSMEM_BASE) as usize;
+        sysmem[fs_off..fs_off + 2].copy_from_slice(&((FLASH_SIZE / 1024) as u16).to_le_bytes());
+        // OTP area erased.
+        let otp = (0x1FFF_7800 - SYSMEM_BASE) as usize;
+        sysmem[otp..otp + 528].fill(0xFF);
+        // Option bytes (RM0090 §3.7.1): RDP level 0 (0xAA), USER 0xEF... as shipped.
+        let mut opt = vec![0u8; 0x1000];
+        opt[..16].copy_from_slice(&[
+            0xEF, 0xAA, 0x10, 0x55, 0xFF, 0x0F, 0x00, 0xF0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        let mut regions = vec![
+            Region {
+                start: 0,
+                len: FLASH_SIZE,
+                exec: true,
+                writable: false,
+                backing: Backing::Flash {
+                    aliases: vec![0, FLASH_BASE],
+                },
+            },
+            Region {
+                start: SRAM_BASE,
+                len: SRAM_SIZE,
+                exec: true,
+                writable: true,
+                backing: Backing::Ram { init: Vec::new() },
+            },
+            Region {
+                start: CCM_BASE,
+                len: CCM_SIZE,
+                exec: false,
+                writable: true,
+                backing: Backing::Ram { init: Vec::new() },
+            },
+            Region {
+                start: BKPSRAM_BASE,
+                len: 0x1000,
+                exec: false,
+                writable: true,
+                backing: Backing::Ram { init: Vec::new() },
+            },
+            Region {
+                start: SYSMEM_BASE,
+                len: SYSMEM_SIZE,
+                exec: true,
+                writable: false,
+                backing: Backing::Ram { init: sysmem },
+            },
+            Region {
+                start: OPTION_BYTES_BASE,
+                len: 0x1000,
+                exec: false,
+                writable: false,
+                backing: Backing::Ram { init: opt },
+            },
+            // Private peripheral bus: ITM, DWT, FPB; SCS; DBGMCU.
+            Region {
+                start: 0xE000_0000,
+                len: 0x3000,
+                exec: false,
+                writable: true,
+                backing: Backing::Mmio,
+            },
+            Region {
+                start: 0xE000_E000,
+                len: 0x1000,
+                exec: false,
+                writable: true,
+                backing: Backing::Mmio,
+            },
+            Region {
+                start: 0xE004_2000,
+                len: 0x1000,
+                exec: false,
+                writable: true,
+                backing: Backing::Mmio,
+            },
+            // Bit-band aliases of SRAM and of the peripherals.
+            Region {
+                start: 0x2200_0000,
+                len: 0x0200_0000,
+                exec: false,
+                writable: true,
+                backing: Backing::Mmio,
+            },
+            Region {
+                start: 0x4200_0000,
+                len: 0x0200_0000,
+                exec: false,
+                writable: true,
+                backing: Backing::Mmio,
+            },
+        ];
+        for p in pages {
+            if p == BKPSRAM_BASE {
+                continue;
+            }
+            regions.push(Region {
+                start: p,
+                len: 0x1000,
+                exec: false,
+                writable: true,
+                backing: Backing::Mmio,
+            });
+        }
+        let cpu = Cpu::new(sys.clone(), vec![0xFF; FLASH_SIZE as usize], &regions)?;
+        Ok(Machine { cpu, sys })
+    }
+
+    pub fn sys(&self) -> std::cell::RefMut<'_, System> {
+        self.sys.borrow_mut()
+    }
+
+    /// Copies an image's segments into flash and RAM.
+    pub fn load(&mut self, image: &Image) -> Result<(), MachineError> {
+        for seg in &image.segments {
+            if let Some(off) = in_flash(seg.addr) {
+                if off as usize + seg.data.len() > FLASH_SIZE as usize {
+                    return Err(MachineError::Image(format!(
+                        "{}: segment at {:#010x} runs past the end of flash",
+                        image.path.display(),
+                        seg.addr
+                    )));
+                }
+                let data = seg.data.clone();
+                self.cpu
+                    .with(|c| c.flash_update(off, |f| f[..data.len()].copy_from_slice(&data)));
+            } else {
+                let ok = self.cpu.with(|c| c.write_mem(seg.addr, &seg.data));
+                if ok.is_err() {
+                    return Err(MachineError::Image(format!(
+                        "{}: segment at {:#010x} ({} bytes) lies outside flash and RAM",
+                        image.path.display(),
+                        seg.addr,
+                        seg.data.len()
+                    )));
+                }
+            }
+        }
+        self.sys.borrow_mut().invalidate_cache();
+        Ok(())
+    }
+
+    /// Writes bytes into the flash array at absolute address `addr` (host side).
+    pub fn write_flash(&mut self, addr: u32, data: &[u8]) {
+        if let Some(off) = in_flash(addr) {
+            self.cpu.with(|c| {
+                c.flash_update(off, |f| {
+                    let n = data.len().min(f.len());
+                    f[..n].copy_from_slice(&data[..n]);
+                })
+            });
+            self.sys.borrow_mut().invalidate_cache();
+        }
+    }
+
+    pub fn flash(&self) -> &[u8] {
+        self.cpu.flash()
+    }
+
+    /// Reads `n` words of directly mapped memory (0 where unreadable).
+    pub fn read_words(&mut self, addr: u32, n: usize) -> Vec<u32> {
+        self.cpu.with(|c| {
+            (0..n as u32)
+                .map(|i| c.read_u32(addr + 4 * i).unwrap_or(0))
+                .collect()
+        })
+    }
+
+    /// Power-on or system reset: core and peripherals to their reset state, SP and PC
+    /// from the vector table at address 0 (flash, BOOT0 low). Memory keeps its contents.
+    pub fn reset(&mut self) {
+        let sys = self.sys.clone();
+        self.cpu.with(|cpu| {
+            let mut s = sys.borrow_mut();
+            s.scs.reset();
+            s.sched.clear();
+            s.art = Art::default();
+            s.clocks = Clocks::RESET;
+            s.stopping = false;
+            s.reset_requested = false;
+            s.flash_fixups.clear();
+            s.prev_fallthrough = u32::MAX;
+            let mut fx = Vec::new();
+            for i in 0..s.bus.devices.len() {
+                {
+                    let now = s.now;
+                    let mut ctx = Ctx::new(now, Clocks::RESET, &mut fx);
+                    s.bus.devices[i].dev.reset(&mut ctx);
+                }
+                // Reset may schedule events (ready flags) but must not change clocks.
+                let mut mine = std::mem::take(&mut fx);
+                s.apply_effects(cpu, i as u16, &mut mine);
+            }
+            s.refresh_deadline();
+            let sp = cpu.read_u32(0).unwrap_or(0);
+            let pc = cpu.read_u32(4).unwrap_or(0);
+            for r in [
+                Reg::R0,
+                Reg::R1,
+                Reg::R2,
+                Reg::R3,
+                Reg::R4,
+                Reg::R5,
+                Reg::R6,
+                Reg::R7,
+                Reg::R8,
+                Reg::R9,
+                Reg::R10,
+                Reg::R11,
+                Reg::R12,
+            ] {
+                cpu.set_reg(r, 0);
+            }
+            cpu.set_reg(Reg::PRIMASK, 0);
+            cpu.set_reg(Reg::FAULTMASK, 0);
+            cpu.set_reg(Reg::BASEPRI, 0);
+            cpu.set_reg(Reg::XPSR_NZCVQG, 1 << 24);
+            cpu.set_reg(Reg::CONTROL, 0);
+            cpu.set_reg(Reg::MSP, sp & !3);
+            cpu.set_reg(Reg::PSP, 0);
+            cpu.set_reg(Reg::LR, 0xFFFF_FFFF);
+            cpu.set_pc(pc);
+            cpu.rebuild_mode_flags();
+        });
+    }
+
+    /// Sets the total cycle budget (absolute virtual time); `u64::MAX` for none.
+    pub fn set_budget(&mut self, cycles: u64) {
+        let mut s = self.sys.borrow_mut();
+        s.budget = cycles;
+        s.refresh_deadline();
+    }
+
+    pub fn now(&self) -> u64 {
+        self.sys.borrow().now
+    }
+
+    /// Runs until virtual time `until` (absolute cycles) or an earlier exit.
+    pub fn run_until(&mut self, until: u64) -> Exit {
+        {
+            let mut s = self.sys.borrow_mut();
+            s.slice_end = until;
+            s.refresh_deadline();
+        }
+        loop {
+            // Between runs: events due, pending exceptions, exits.
+            let sys = self.sys.clone();
+            let exit = self.cpu.with(|cpu| {
+                let mut s = sys.borrow_mut();
+                s.apply_flash_fixups(cpu);
+                s.stopping = false;
+                if s.now >= s.next_deadline {
+                    s.service(cpu);
+                }
+                if let Some(e) = s.exit.take() {
+                    return Some(e);
+                }
+                if s.scs.any_pending {
+                    let pc = cpu.pc();
+                    s.try_take(cpu, pc);
+                }
+                s.exit.take()
+            });
+            if let Some(e) = exit {
+                self.sys.borrow_mut().stopping = false;
+                return e;
+            }
+            if self.sys.borrow().reset_requested {
+                self.reset();
+                continue;
+            }
+            let r = self.cpu.run();
+            let sys = self.sys.clone();
+            let exit = self.cpu.with(|cpu| {
+                let mut s = sys.borrow_mut();
+                s.retire_block();
+                s.apply_flash_fixups(cpu);
+                if let Some(e) = s.exit.take() {
+                    return Some(e);
+                }
+                if s.reset_requested {
+                    return None;
+                }
+                if let Some(addr) = s.mmio_fault.take() {
+                    let pc = cpu.pc();
+                    if s.scs.cfsr & scs::CFSR_IMPRECISERR != 0 {
+                        s.fault(
+                            cpu,
+                            scs::EXC_BUSFAULT,
+                            format!("bus error: write to {addr:#010x}, where no register is"),
+                            pc,
+                        );
+                    } else {
+                        s.bus_fault_data(cpu, addr, pc);
+                    }
+                    return s.exit.take();
+                }
+                match r {
+                    Ok(()) => {
+                        if s.stopping {
+                            return None;
+                        }
+                        // WFI: sleep until something can wake the core.
+                        let pc = cpu.pc();
+                        let wfi = cpu.read_u16(pc.wrapping_sub(2)) == Ok(0xBF30)
+                            || (cpu.read_u16(pc.wrapping_sub(4)) == Ok(0xF3AF)
+                                && cpu.read_u16(pc.wrapping_sub(2)) == Ok(0x8003));
+                        if wfi {
+                            s.sleep(cpu);
+                        }
+                        s.exit.take()
+                    }
+                    Err(e) => {
+                        let pc = cpu.pc();
+                        match (e, s.unmapped.take()) {
+                            (UcError::READ_UNMAPPED | UcError::WRITE_UNMAPPED | UcError::WRITE_PROT, Some((_, addr))) => {
+                                s.bus_fault_data(cpu, addr, pc);
+                            }
+                            (UcError::FETCH_UNMAPPED | UcError::FETCH_PROT, a) => {
+                                let addr = a.map(|x| x.1).unwrap_or(pc);
+                                s.scs.cfsr |= scs::CFSR_IBUSERR;
+                                s.fault(
+                                    cpu,
+                                    scs::EXC_BUSFAULT,
+                                    format!("instruction fetch from {addr:#010x}, which holds no code memory"),
+                                    addr,
+                                );
+                            }
+                            (UcError::INSN_INVALID, _) => {
+                                let op = cpu.read_u16(pc).unwrap_or(0);
+                                s.scs.cfsr |= scs::CFSR_UNDEFINSTR;
+                                s.fault(
+                                    cpu,
+                                    scs::EXC_USAGEFAULT,
+                                    format!("undefined instruction {op:#06x} at {pc:#010x}"),
+                                    pc,
+                                );
+                            }
+                            (UcError::EXCEPTION, _) => {
+                                s.scs.cfsr |= scs::CFSR_INVSTATE;
+                                s.fault(
+                                    cpu,
+                                    scs::EXC_USAGEFAULT,
+                                    format!("invalid state at {pc:#010x} (Thumb bit clear)"),
+                                    pc,
+                                );
+                            }
+                            (e, _) => {
+                                let report = s.report(cpu, format!("CPU stopped: {e:?}"), pc);
+                                return Some(Exit::Fault(Box::new(report)));
+                            }
+                        }
+                        s.exit.take()
+                    }
+                }
+            });
+            if let Some(e) = exit {
+                self.sys.borrow_mut().stopping = false;
+                return e;
+            }
+        }
+    }
+
+    /// Runs to the end: semihosting exit, fault, budget or halt.
+    pub fn run(&mut self) -> Exit {
+        loop {
+            match self.run_until(u64::MAX) {
+                Exit::SliceEnd => continue,
+                e => return e,
+            }
+        }
+    }
+}
+
+impl System {
+    /// WFI: if an exception could wake the core, wake; else jump to the next event.
+    fn sleep(&mut self, cpu: &mut CpuRef) {
+        loop {
+            // WFI wakes on any pending exception that would preempt if PRIMASK were clear.
+            let mut m = Self::masks(cpu);
+            m.primask = false;
+            let exec = self.scs.exec_priority(m);
+            if self.scs.preempting(exec).is_some() {
+                return;
+            }
+            let next = self.next_deadline;
+            if next == u64::MAX {
+                self.stop(cpu, Exit::Halted);
+                return;
+            }
+            self.log(|| format!("sleep until {next}"));
+            self.now = self.now.max(next);
+            self.service(cpu);
+            if self.stopping {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Core tests: small Thumb programs from tests/asm, assembled at test time with
+//! arm-none-eabi-gcc, run on the machine and ended through semihosting.
+
+use std::path::Path;
+
+use pybsim::loader::load_file;
+use pybsim::machine::{Exit, Machine, MachineConfig};
+use pybsim::testkit::build_program;
+
+struct Run {
+    exit: Exit,
+    out: String,
+    cycles: u64,
+    insns: u64,
+    machine: Machine,
+    symbols: pybsim::loader::Symbols,
+}
+
+fn devices() -> Vec<(String, u32, u32, Box<dyn pybsim_peripherals::Device>)> {
+    vec![
+        (
+            "RCC".into(),
+            0x4002_3800,
+            0x400,
+            Box::new(pybsim_peripherals::rcc::Rcc::new(12_000_000)),
+        ),
+        (
+            "FLASH".into(),
+            0x4002_3C00,
+            0x400,
+            Box::new(pybsim_peripherals::flash::Flash::new()),
+        ),
+        (
+            "GPIOA".into(),
+            0x4002_0000,
+            0x400,
+            Box::new(pybsim::bus::Unmodelled::new("GPIOA")),
+        ),
+    ]
+}
+
+fn run(name: &str) -> Run {
+    run_with(name, |_| {})
+}
+
+fn run_with(name: &str, setup: impl FnOnce(&mut Machine)) -> Run {
+    let elf = build_program(name).unwrap_or_else(|e| panic!("assembling {name}: {e}"));
+    let image = load_file(&elf, None).expect("load");
+    let mut m = Machine::new(MachineConfig {
+        devices: devices(),
+        ..Default::default()
+    })
+    .expect("machine");
+    m.load(&image).expect("load image");
+    m.reset();
+    m.set_budget(2_000_000_000);
+    m.sys().event_log = Some(Vec::new());
+    setup(&mut m);
+    let exit = m.run();
+    let (out, cycles, insns) = {
+        let s = m.sys();
+        (
+            String::from_utf8_lossy(&s.out.semihost).into_owned(),
+            s.now,
+            s.insns,
+        )
+    };
+    Run {
+        exit,
+        out,
+        cycles,
+        insns,
+        machine: m,
+        symbols: image.symbols,
+    }
+}
+
+fn words(r: &mut Run, sym: &str, n: usize) -> Vec<u32> {
+    let s = r
+        .symbols
+        .by_name(sym)
+        .unwrap_or_else(|| panic!("no symbol {sym}"));
+    let addr = s.addr;
+    r.machine.read_words(addr, n)
+}
+
+fn assert_pass(r: &Run, name: &str) {
+    assert_eq!(
+        r.exit,
+        Exit::SemihostExit(0),
+        "{name}: output {:?} after {} cycles",
+        r.out,
+        r.cycles
+    );
+}
+
+#[test]
+fn fpu_arithmetic() {
+    let r = run("fpu");
+    assert_pass(&r, "fpu");
+}
+
+#[test]
+fn nested_interrupts_at_three_priorities() {
+    let mut r = run("nested_irq");
+    assert_pass(&r, "nested_irq");
+    let n = words(&mut r, "irq_log_len", 1)[0];
+    assert_eq!(n, 6);
+    let log = words(&mut r, "irq_log", 2);
+    let bytes: Vec<u8> = log.iter().flat_map(|w| w.to_le_bytes()).take(6).collect();
+    assert_eq!(bytes, [0x10, 0x11, 0x12, 0x22, 0x21, 0x20]);
+}
+
+#[test]
+fn tail_chaining_costs_six_cycles() {
+    let mut r = run("tailchain");
+    assert_pass(&r, "tailchain");
+    let t = words(&mut r, "results", 6);
+    assert_eq!((t[4], t[5]), (16, 17));
+    // t1 -> t2: five handler instructions after the sample (ldr literal 2, str 1, mrs 1,
+    // str 1, bx lr to EXC_RETURN), then the 6-cycle tail-chain.
+    let chain = t[2] - t[1];
+    let ret = t[3] - t[2];
+    // The same five instructions then a 10-cycle exception return instead of a 6-cycle
+    // tail-chain: the difference is exactly 4.
+    assert_eq!(ret - chain, 10 - 6, "t = {t:?}");
+}
+
+#[test]
+fn pendsv_switches_between_two_psp_stacks() {
+    let r = run("pendsv");
+    assert_pass(&r, "pendsv");
+}
+
+#[test]
+fn systick_counts_1000_in_one_virtual_second() {
+    let mut r = run("systick");
+    assert_pass(&r, "systick");
+    let v = words(&mut r, "systick_results", 3);
+    // Every SysTick underflow is exactly 16000 cycles (1 ms at 16 MHz) after the last:
+    // 1000 of them in one virtual second. The handler is entered at the next
+    // instruction-block boundary after each, a few cycles later.
+    let log = r.machine.sys().event_log.clone().unwrap();
+    let ticks: Vec<u64> = log
+        .iter()
+        .filter(|(_, w)| w == "systick")
+        .map(|(t, _)| *t)
+        .collect();
+    let entries: Vec<u64> = log
+        .iter()
+        .filter(|(_, w)| w == "enter 15")
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(ticks.len(), entries.len());
+    for (t, e) in ticks.iter().zip(&entries) {
+        let latency = e - t;
+        assert!((12..40).contains(&latency), "entry latency {latency}");
+    }
+    assert!(ticks.len() >= 999, "{} ticks", ticks.len());
+    for w in ticks.windows(2) {
+        assert_eq!(w[1] - w[0], 16_000, "tick spacing");
+    }
+    assert_eq!(
+        ticks[999.min(ticks.len() - 1)] - ticks[0],
+        16_000 * (ticks.len() as u64 - 1)
+    );
+    // main counts from CYCCNT enable, a few cycles before SysTick starts, and stops at
+    // CYCCNT >= 16_000_000: the 1000th tick falls just after its window.
+    assert_eq!(v[0], ticks.len() as u32);
+    assert_eq!(v[0], 999, "ticks counted by the program: {v:?}");
+    assert_eq!(v[2], 0);
+}
+
+#[test]
+fn wfi_skips_ten_virtual_seconds() {
+    let wall = std::time::Instant::now();
+    let mut r = run("wfi");
+    assert_pass(&r, "wfi");
+    let v = words(&mut r, "wfi_results", 3);
+    assert_eq!(v[0], 100);
+    assert_eq!(v[1], 100, "one wake-up per tick");
+    assert!(r.cycles >= 160_000_000, "virtual time {} cycles", r.cycles);
+    // Executed instructions stay tiny: the clock jumped instead of spinning.
+    assert!(r.insns < 100_000, "{} instructions", r.insns);
+    let _ = wall;
+}
+
+#[test]
+fn bitband_set_and_clear() {
+    let r = run("bitband");
+    assert_pass(&r, "bitband");
+}
+
+#[test]
+fn unmapped_load_enters_busfault_with_bfar() {
+    let r = run("busfault");
+    assert_pass(&r, "busfault");
+}
+
+#[test]
+fn unmapped_load_without_busfault_enabled_escalates_to_hardfault() {
+    let r = run("hardfault");
+    assert_pass(&r, "hardfault");
+}
+
+#[test]
+fn two_runs_give_identical_cycles_and_event_logs() {
+    let a = run("nested_irq");
+    let b = run("nested_irq");
+    assert_eq!(a.cycles, b.cycles);
+    let la = a.machine.sys().event_log.clone();
+    let lb = b.machine.sys().event_log.clone();
+    assert_eq!(la, lb);
+    assert!(la.map(|l| l.len()).unwrap_or(0) >= 6);
+    let c = run("systick");
+    let d = run("systick");
+    assert_eq!(c.cycles, d.cycles);
+    assert_eq!(c.machine.sys().event_log, d.machine.sys().event_log);
+}
+
+#[test]
+fn asm_sources_exist() {
+    assert!(Path::new(&pybsim::testkit::asm_dir())
+        .join("common.S")
+        .exists());
+}
