@@ -1,0 +1,2 @@
+# Frozen into the pybsim firmware.
+include("$(MPY_DIR)/extmod/asyncio")

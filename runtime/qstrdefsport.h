@@ -1,0 +1,4 @@
+// qstrs used by the pybsim runtime that the extractor cannot see
+// *FORMAT-OFF*
+Q(/flash)
+Q(/flash/lib)
