@@ -20,6 +20,7 @@ pub mod rcc;
 pub mod regs;
 pub mod syscfg;
 pub mod testing;
+pub mod timer;
 pub mod usart;
 
 pub use device::{BusError, Clocks, Ctx, Device, Effect, Size};
