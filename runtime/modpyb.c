@@ -176,10 +176,14 @@ static mp_obj_t pyb_info(size_t n_args, const mp_obj_t *args) {
     mp_printf(&mp_plat_print, "S=%u\nH=%u\nP1=%u\nP2=%u\n",
         (unsigned)mp_obj_get_int_truncated(items[0]), (unsigned)mp_obj_get_int_truncated(items[1]),
         (unsigned)mp_obj_get_int_truncated(items[2]), (unsigned)mp_obj_get_int_truncated(items[3]));
-    mp_printf(&mp_plat_print, "_etext=%p\n_sidata=%p\n_sdata=%p\n_edata=%p\n_sbss=%p\n_ebss=%p\n_sstack=%p\n_estack=%p\n_ram_start=%p\n_heap_start=%p\n_heap_end=%p\n_ram_end=%p\n",
-        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (void *)SRAM_BASE, MP_STATE_MEM(area).gc_pool_start,
-        MP_STATE_MEM(area).gc_pool_end, (void *)(SRAM_BASE + 128 * 1024));
-    mp_printf(&mp_plat_print, "qstr:\n  n_pool=%u\n", 0);
+    extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _sstack, _estack, _heap_start, _heap_end;
+    mp_printf(&mp_plat_print, "_sidata=%p\n_sdata=%p\n_edata=%p\n_sbss=%p\n_ebss=%p\n_sstack=%p\n_estack=%p\n_ram_start=%p\n_heap_start=%p\n_heap_end=%p\n_ram_end=%p\n",
+        &_sidata, &_sdata, &_edata, &_sbss, &_ebss, &_sstack, &_estack, (void *)SRAM_BASE,
+        &_heap_start, &_heap_end, (void *)(SRAM_BASE + 128 * 1024));
+    size_t n_pool, n_qstr, n_str_data_bytes, n_total_bytes;
+    qstr_pool_info(&n_pool, &n_qstr, &n_str_data_bytes, &n_total_bytes);
+    mp_printf(&mp_plat_print, "qstr:\n  n_pool=%u\n  n_qstr=%u\n  n_str_data_bytes=%u\n  n_total_bytes=%u\n",
+        (unsigned)n_pool, (unsigned)n_qstr, (unsigned)n_str_data_bytes, (unsigned)n_total_bytes);
     gc_info_t info;
     gc_info(&info);
     mp_printf(&mp_plat_print, "GC:\n  %u total\n  %u : %u\n  1=%u 2=%u m=%u\n",
