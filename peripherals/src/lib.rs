@@ -18,6 +18,7 @@ pub mod gpio;
 pub mod pwr;
 pub mod rcc;
 pub mod regs;
+pub mod rtc;
 pub mod syscfg;
 pub mod testing;
 pub mod timer;

@@ -1,0 +1,553 @@
+//! RTC, the real-time clock with its backup registers (RM0090 §26, registers §26.6).
+//!
+//! Modelled:
+//! - Write protection: after a reset every register but the ISR flags, TAFCR and the
+//!   backup registers ignores writes until WPR receives 0xCA then 0x53; any other key
+//!   locks again.
+//! - Initialisation mode: ISR.INIT set → INITF rises two RTCCLK periods later (the
+//!   calendar stops; TR, DR and PRER are writable); INIT cleared → INITF falls and the
+//!   calendar runs from the written values. INITS follows "year != 0".
+//! - RSF: cleared by software (rc_w0) or by init mode, set again two RTCCLK periods
+//!   later (the shadow-register resynchronisation the firmware waits for).
+//! - Calendar: TR, DR (BCD, 24 h; FMT stored), SSR computed from virtual time through
+//!   RTCCLK (a constructor parameter: 32 768 Hz for the Pyboard's LSE) and PRER, with
+//!   leap years and the weekday; the clock tree changes are folded in.
+//! - BKP0R-BKP19R: 20 backup registers, kept across system resets.
+//! - The RTC is in the backup domain: [`Device::reset`] (a system reset) only re-arms
+//!   the write protection; [`Rtc::backup_domain_reset`] resets everything.
+//!
+//! Not modelled:
+//! - Alarms A/B, wakeup timer, time stamp, tamper, calibration (CALR, CALIBR, SHIFTR),
+//!   reference clock detection, daylight-saving ADD1H/SUB1H, 12 h format, BYPSHAD
+//!   (reads are always current), the calibration output: stored, warned once when set.
+//! - The RTCCLK source selection in RCC_BDCR (the model assumes RTCCLK runs).
+
+use crate::device::{BusError, Clocks, Ctx, Device, Size};
+use crate::regs::{f, guest_error, unmodelled, Access::*, Block, Field, Reg};
+
+const T: &str = "periph::rtc";
+
+pub const TR: u32 = 0x00;
+pub const DR: u32 = 0x04;
+pub const CR: u32 = 0x08;
+pub const ISR: u32 = 0x0C;
+pub const PRER: u32 = 0x10;
+pub const WPR: u32 = 0x24;
+pub const SSR: u32 = 0x28;
+pub const TAFCR: u32 = 0x40;
+pub const BKP0R: u32 = 0x50;
+
+pub const INITS: u32 = 1 << 4;
+pub const RSF: u32 = 1 << 5;
+pub const INITF: u32 = 1 << 6;
+pub const INIT: u32 = 1 << 7;
+
+const TOKEN_INITF: u32 = 0;
+const TOKEN_RSF: u32 = 1;
+
+const W32: &[Field] = &[f("x", 0, 32, Rw)];
+const fn u(offset: u32, name: &'static str, reset: u32) -> Reg {
+    Reg {
+        offset,
+        name,
+        reset,
+        fields: UNMOD,
+    }
+}
+const UNMOD: &[Field] = &[unmodelled("x", 0, 32, Rw)];
+const fn bkp(i: u32) -> Reg {
+    const NAMES: [&str; 20] = [
+        "BKP0R", "BKP1R", "BKP2R", "BKP3R", "BKP4R", "BKP5R", "BKP6R", "BKP7R", "BKP8R", "BKP9R",
+        "BKP10R", "BKP11R", "BKP12R", "BKP13R", "BKP14R", "BKP15R", "BKP16R", "BKP17R", "BKP18R",
+        "BKP19R",
+    ];
+    Reg {
+        offset: BKP0R + 4 * i,
+        name: NAMES[i as usize],
+        reset: 0,
+        fields: W32,
+    }
+}
+
+pub const REGS: &[Reg] = &[
+    Reg {
+        offset: TR,
+        name: "TR",
+        reset: 0,
+        fields: &[f("TIME", 0, 23, Rw)],
+    },
+    Reg {
+        offset: DR,
+        name: "DR",
+        reset: 0x0000_2101,
+        fields: &[f("DATE", 0, 24, Rw)],
+    },
+    Reg {
+        offset: CR,
+        name: "CR",
+        reset: 0,
+        fields: &[
+            unmodelled("WUCKSEL", 0, 3, Rw),
+            unmodelled("TSEDGE", 3, 1, Rw),
+            unmodelled("REFCKON", 4, 1, Rw),
+            unmodelled("BYPSHAD", 5, 1, Rw),
+            f("FMT", 6, 1, Rw),
+            unmodelled("DCE", 7, 1, Rw),
+            unmodelled("ALRAE", 8, 1, Rw),
+            unmodelled("ALRBE", 9, 1, Rw),
+            unmodelled("WUTE", 10, 1, Rw),
+            unmodelled("TSE", 11, 1, Rw),
+            unmodelled("ALRAIE", 12, 1, Rw),
+            unmodelled("ALRBIE", 13, 1, Rw),
+            unmodelled("WUTIE", 14, 1, Rw),
+            unmodelled("TSIE", 15, 1, Rw),
+            unmodelled("ADD1H", 16, 1, W),
+            unmodelled("SUB1H", 17, 1, W),
+            unmodelled("BKP", 18, 1, Rw),
+            unmodelled("COSEL", 19, 1, Rw),
+            unmodelled("POL", 20, 1, Rw),
+            unmodelled("OSEL", 21, 2, Rw),
+            unmodelled("COE", 23, 1, Rw),
+        ],
+    },
+    Reg {
+        offset: ISR,
+        name: "ISR",
+        reset: 0x0000_0007,
+        fields: &[
+            f("ALRAWF", 0, 1, R),
+            f("ALRBWF", 1, 1, R),
+            f("WUTWF", 2, 1, R),
+            f("SHPF", 3, 1, R),
+            f("INITS", 4, 1, R),
+            f("RSF", 5, 1, Rc0),
+            f("INITF", 6, 1, R),
+            f("INIT", 7, 1, Rw),
+            f("ALRAF", 8, 1, Rc0),
+            f("ALRBF", 9, 1, Rc0),
+            f("WUTF", 10, 1, Rc0),
+            f("TSF", 11, 1, Rc0),
+            f("TSOVF", 12, 1, Rc0),
+            f("TAMP1F", 13, 1, Rc0),
+            f("TAMP2F", 14, 1, Rc0),
+            f("RECALPF", 16, 1, R),
+        ],
+    },
+    Reg {
+        offset: PRER,
+        name: "PRER",
+        reset: 0x007F_00FF,
+        fields: &[f("PREDIV_S", 0, 15, Rw), f("PREDIV_A", 16, 7, Rw)],
+    },
+    u(0x14, "WUTR", 0xFFFF),
+    u(0x18, "CALIBR", 0),
+    u(0x1C, "ALRMAR", 0),
+    u(0x20, "ALRMBR", 0),
+    Reg {
+        offset: WPR,
+        name: "WPR",
+        reset: 0,
+        fields: &[f("KEY", 0, 8, W)],
+    },
+    Reg {
+        offset: SSR,
+        name: "SSR",
+        reset: 0,
+        fields: &[f("SS", 0, 16, R)],
+    },
+    Reg {
+        offset: 0x2C,
+        name: "SHIFTR",
+        reset: 0,
+        fields: &[unmodelled("x", 0, 32, W)],
+    },
+    Reg {
+        offset: 0x30,
+        name: "TSTR",
+        reset: 0,
+        fields: &[f("x", 0, 32, R)],
+    },
+    Reg {
+        offset: 0x34,
+        name: "TSDR",
+        reset: 0,
+        fields: &[f("x", 0, 32, R)],
+    },
+    Reg {
+        offset: 0x38,
+        name: "TSSSR",
+        reset: 0,
+        fields: &[f("x", 0, 32, R)],
+    },
+    u(0x3C, "CALR", 0),
+    u(TAFCR, "TAFCR", 0),
+    u(0x44, "ALRMASSR", 0),
+    u(0x48, "ALRMBSSR", 0),
+    bkp(0),
+    bkp(1),
+    bkp(2),
+    bkp(3),
+    bkp(4),
+    bkp(5),
+    bkp(6),
+    bkp(7),
+    bkp(8),
+    bkp(9),
+    bkp(10),
+    bkp(11),
+    bkp(12),
+    bkp(13),
+    bkp(14),
+    bkp(15),
+    bkp(16),
+    bkp(17),
+    bkp(18),
+    bkp(19),
+];
+
+/// Days since 2000-01-01 of a date in 2000-2099.
+fn days_from_civil(y: u32, m: u32, d: u32) -> u64 {
+    let mut days = 0u64;
+    for yy in 0..y {
+        days += if yy & 3 == 0 { 366 } else { 365 };
+    }
+    for mm in 1..m {
+        days += month_len(y, mm) as u64;
+    }
+    days + d.saturating_sub(1) as u64
+}
+
+fn month_len(y: u32, m: u32) -> u32 {
+    match m {
+        2 if y & 3 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn civil_from_days(mut days: u64) -> (u32, u32, u32) {
+    let mut y = 0;
+    loop {
+        let len = if y & 3 == 0 { 366 } else { 365 };
+        if days < len || y == 99 {
+            break;
+        }
+        days -= len;
+        y += 1;
+    }
+    let mut m = 1;
+    while m < 12 && days >= month_len(y, m) as u64 {
+        days -= month_len(y, m) as u64;
+        m += 1;
+    }
+    (y, m, days as u32 + 1)
+}
+
+fn bcd(v: u32) -> u32 {
+    ((v / 10) << 4) | (v % 10)
+}
+
+fn unbcd(v: u32) -> u32 {
+    (v >> 4) * 10 + (v & 0xF)
+}
+
+pub struct Rtc {
+    regs: Block,
+    rtcclk_hz: u32,
+    /// WPR key progress: 0 locked, 1 after 0xCA, 2 unlocked.
+    wpr: u8,
+    /// Calendar running (not in init mode).
+    running: bool,
+    /// RTCCLK ticks counted since the calendar values in TR/DR, as of `anchor`.
+    ticks: u64,
+    anchor: u64,
+    clk: Clocks,
+}
+
+impl Rtc {
+    /// An RTC clocked at `rtcclk_hz` (32 768 Hz from the Pyboard's LSE), in its
+    /// power-on state with the calendar running.
+    pub fn new(rtcclk_hz: u32) -> Rtc {
+        Rtc {
+            regs: Block::new("RTC", REGS),
+            rtcclk_hz,
+            wpr: 0,
+            running: true,
+            ticks: 0,
+            anchor: 0,
+            clk: Clocks::RESET,
+        }
+    }
+
+    /// Backup register `i` (0-19).
+    pub fn backup(&self, i: usize) -> u32 {
+        self.regs.get(BKP0R + 4 * i as u32)
+    }
+
+    /// Backup domain reset (RCC_BDCR.BDRST or power-on): everything to reset values.
+    pub fn backup_domain_reset(&mut self, ctx: &mut Ctx) {
+        self.regs.reset();
+        self.running = true;
+        self.ticks = 0;
+        self.anchor = ctx.now;
+        self.clk = ctx.clocks;
+        self.wpr = 0;
+        ctx.cancel(TOKEN_INITF);
+        ctx.cancel(TOKEN_RSF);
+    }
+
+    fn prescalers(&self) -> (u64, u64) {
+        let p = self.regs.get(PRER);
+        (((p >> 16) & 0x7F) as u64 + 1, (p & 0x7FFF) as u64 + 1)
+    }
+
+    fn ticks_now(&self, now: u64) -> u64 {
+        if !self.running {
+            return self.ticks;
+        }
+        self.ticks
+            + self
+                .clk
+                .to_ticks(now.saturating_sub(self.anchor), self.rtcclk_hz)
+    }
+
+    /// (TR, DR, SSR) at `now`.
+    fn calendar(&self, now: u64) -> (u32, u32, u32) {
+        let tr = self.regs.get(TR);
+        let dr = self.regs.get(DR);
+        if !self.running {
+            return (tr, dr, self.regs.get(PRER) & 0x7FFF);
+        }
+        let (a, s) = self.prescalers();
+        let ck_apre = self.ticks_now(now) / a;
+        let secs = ck_apre / s;
+        let ss = (s - 1 - ck_apre % s) as u32;
+        let sec0 =
+            unbcd(tr & 0x7F) + 60 * unbcd((tr >> 8) & 0x7F) + 3600 * unbcd((tr >> 16) & 0x3F);
+        let y = unbcd((dr >> 16) & 0xFF);
+        let m = unbcd((dr >> 8) & 0x1F).clamp(1, 12);
+        let d = unbcd(dr & 0x3F).max(1);
+        let wd = (dr >> 13) & 7;
+        let total = sec0 as u64 + secs;
+        let day_adv = total / 86_400;
+        let tod = (total % 86_400) as u32;
+        let (y2, m2, d2) = civil_from_days(days_from_civil(y, m, d) + day_adv);
+        let wd2 = if wd == 0 {
+            0
+        } else {
+            ((wd - 1) as u64 + day_adv) % 7 + 1
+        } as u32;
+        let tr2 = bcd(tod % 60) | (bcd(tod / 60 % 60) << 8) | (bcd(tod / 3600) << 16);
+        let dr2 = bcd(d2) | (bcd(m2) << 8) | (wd2 << 13) | (bcd(y2) << 16);
+        (tr2, dr2, ss)
+    }
+
+    fn protected(&self, reg: u32) -> bool {
+        self.wpr != 2 && !(reg == TAFCR || reg >= BKP0R || reg == WPR || reg == ISR)
+    }
+
+    fn rtcclk_cycles(&self, ctx: &Ctx, n: u64) -> u64 {
+        ctx.clocks.to_cycles(n, self.rtcclk_hz)
+    }
+
+    fn update_inits(&mut self) {
+        let y = self.regs.get(DR) & 0x00FF_0000;
+        self.regs.set_bits(ISR, INITS, y != 0);
+    }
+}
+
+impl Device for Rtc {
+    fn name(&self) -> &str {
+        "RTC"
+    }
+
+    fn read(&mut self, ctx: &mut Ctx, offset: u32, size: Size) -> Result<u32, BusError> {
+        let (tr, dr, ss) = self.calendar(ctx.now);
+        let word = match offset & !3 {
+            TR => tr,
+            DR => dr,
+            SSR => ss,
+            o => self.regs.read(o, Size::Word).unwrap_or(0),
+        };
+        let v = crate::device::extract(offset, size, word);
+        tracing::trace!(target: T, t = ctx.now, reg = self.regs.name_at(offset), val = v, "read");
+        Ok(v)
+    }
+
+    fn write(
+        &mut self,
+        ctx: &mut Ctx,
+        offset: u32,
+        size: Size,
+        value: u32,
+    ) -> Result<(), BusError> {
+        let reg = offset & !3;
+        if reg == WPR {
+            let key = crate::device::lanes(offset, size, value).1 & 0xFF;
+            self.wpr = match (self.wpr, key) {
+                (0, 0xCA) => 1,
+                (1, 0x53) => 2,
+                _ => 0,
+            };
+            return Ok(());
+        }
+        if self.protected(reg) {
+            guest_error("RTC", ctx.now, "write while write-protected (ignored)");
+            return Ok(());
+        }
+        if (reg == TR || reg == DR || reg == PRER) && !self.regs.bit(ISR, INITF) {
+            guest_error(
+                "RTC",
+                ctx.now,
+                "calendar/prescaler write outside init mode (ignored)",
+            );
+            return Ok(());
+        }
+        let Some(w) = self.regs.write(ctx.now, offset, size, value) else {
+            return Ok(());
+        };
+        tracing::trace!(target: T, t = ctx.now, reg = self.regs.reg(w.idx).name, val = w.new, "write");
+        match reg {
+            ISR => {
+                // INIT needs the unlocked WPR like the rest of the control bits.
+                if self.wpr != 2 && (w.old ^ w.new) & INIT != 0 {
+                    guest_error("RTC", ctx.now, "ISR.INIT while write-protected (ignored)");
+                    self.regs.set_bits(ISR, INIT, w.old & INIT != 0);
+                }
+                let isr = self.regs.get(ISR);
+                match (w.old & INIT != 0, isr & INIT != 0) {
+                    (false, true) => {
+                        // Enter init mode: freeze the calendar where it is.
+                        let (tr, dr, _) = self.calendar(ctx.now);
+                        self.regs.set(TR, tr);
+                        self.regs.set(DR, dr);
+                        self.running = false;
+                        self.regs.set_bits(ISR, RSF, false);
+                        let at = ctx.now + self.rtcclk_cycles(ctx, 2);
+                        ctx.schedule(TOKEN_INITF, at);
+                    }
+                    (true, false) => {
+                        self.regs.set_bits(ISR, INITF, false);
+                        ctx.cancel(TOKEN_INITF);
+                        self.running = true;
+                        self.ticks = 0;
+                        self.anchor = ctx.now;
+                        self.clk = ctx.clocks;
+                        let at = ctx.now + self.rtcclk_cycles(ctx, 2);
+                        ctx.schedule(TOKEN_RSF, at);
+                    }
+                    _ => {}
+                }
+                if isr & (RSF | INIT) == 0 {
+                    let at = ctx.now + self.rtcclk_cycles(ctx, 2);
+                    ctx.schedule(TOKEN_RSF, at);
+                }
+            }
+            TR => self.regs.set(TR, w.new & 0x007F_7F7F),
+            DR => {
+                self.regs.set(DR, w.new & 0x00FF_FF3F);
+                self.update_inits();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, _ctx: &mut Ctx, token: u32) {
+        match token {
+            TOKEN_INITF if self.regs.bit(ISR, INIT) => self.regs.set_bits(ISR, INITF, true),
+            TOKEN_RSF if !self.regs.bit(ISR, INIT) => self.regs.set_bits(ISR, RSF, true),
+            _ => {}
+        }
+    }
+
+    fn clocks_changed(&mut self, ctx: &mut Ctx) {
+        self.ticks = self.ticks_now(ctx.now);
+        self.anchor = ctx.now;
+        self.clk = ctx.clocks;
+    }
+
+    fn reset(&mut self, ctx: &mut Ctx) {
+        // Backup domain: only the write protection comes back.
+        self.wpr = 0;
+        if ctx.now == 0 && self.anchor == 0 {
+            self.clk = ctx.clocks;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeBus;
+
+    fn rtc() -> FakeBus<Rtc> {
+        FakeBus::new(Rtc::new(32_768), Clocks::RESET)
+    }
+
+    fn secs(b: &FakeBus<Rtc>, n: u64) -> u64 {
+        b.clocks.to_cycles(n, 1)
+    }
+
+    /// rtc_init_finalise's sequence, then HAL_RTC_SetDate/SetTime.
+    #[test]
+    fn init_sequence_and_calendar() {
+        let mut b = rtc();
+        assert_eq!(b.read32(ISR), 0x7);
+        assert_eq!(b.read32(DR), 0x2101);
+        assert_eq!(b.read32(PRER), 0x007F_00FF);
+        b.write32(ISR, 0xFFFF_FFFF); // protected: ignored
+        assert_eq!(b.read32(ISR) & INIT, 0);
+        b.write32(WPR, 0xCA);
+        b.write32(WPR, 0x53);
+        b.write32(ISR, 0xFFFF_FFFF);
+        assert_eq!(b.read32(ISR) & (INIT | INITF), INIT);
+        b.advance(b.clocks.to_cycles(2, 32_768));
+        assert_eq!(b.read32(ISR) & INITF, INITF);
+        b.write32(PRER, 0xFF);
+        b.write32(PRER, 0x7F_00FF);
+        b.write32(DR, 0x0015_8131); // 2015-01-31, weekday 4 as written
+        b.write32(TR, 0x0023_5958); // 23:59:58
+        b.write32(ISR, !INIT & 0xFFFF);
+        assert_eq!(b.read32(ISR) & (INIT | INITF | INITS), INITS);
+        // RSF wait: cleared, back two RTCCLK periods later.
+        b.write32(ISR, 0xFFFF_FF5F); // HAL: ISR = ~(RSF | INIT)
+        assert_eq!(b.read32(ISR) & RSF, 0);
+        b.advance(b.clocks.to_cycles(2, 32_768));
+        assert_eq!(b.read32(ISR) & RSF, RSF);
+        b.write32(WPR, 0xFF);
+        b.advance(secs(&b, 3));
+        assert_eq!(b.read32(TR), 0x0000_0001);
+        assert_eq!(b.read32(DR), 0x0015_A201, "2015-02-01, weekday 5");
+        // Leap year: 2016-02-28 → 29.
+        b.write32(WPR, 0xCA);
+        b.write32(WPR, 0x53);
+        b.write32(ISR, INIT);
+        b.advance(b.clocks.to_cycles(2, 32_768));
+        b.write32(DR, 0x0016_0228);
+        b.write32(TR, 0x0023_5959);
+        b.write32(ISR, 0);
+        b.advance(secs(&b, 1));
+        assert_eq!(b.read32(DR) & 0x00FF_1F3F, 0x0016_0229);
+    }
+
+    #[test]
+    fn backup_registers_survive_a_system_reset() {
+        let mut b = rtc();
+        b.write32(BKP0R + 19 * 4, 0x1234);
+        assert_eq!(b.read32(BKP0R + 19 * 4), 0x1234);
+        b.with(|d, ctx| d.reset(ctx));
+        assert_eq!(b.dev.backup(19), 0x1234);
+        b.with(|d, ctx| d.backup_domain_reset(ctx));
+        assert_eq!(b.dev.backup(19), 0);
+    }
+
+    #[test]
+    fn subseconds_count_down() {
+        let mut b = rtc();
+        assert_eq!(b.read32(SSR), 0xFF);
+        b.advance(b.clocks.to_cycles(128 * 10, 32_768));
+        assert_eq!(b.read32(SSR), 0xFF - 10);
+    }
+}
