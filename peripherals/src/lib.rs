@@ -15,6 +15,7 @@ pub mod device;
 pub mod exti;
 pub mod flash;
 pub mod gpio;
+pub mod otg_fs;
 pub mod pwr;
 pub mod rcc;
 pub mod regs;
