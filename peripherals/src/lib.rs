@@ -19,6 +19,7 @@ pub mod otg_fs;
 pub mod pwr;
 pub mod rcc;
 pub mod regs;
+pub mod rng;
 pub mod rtc;
 pub mod syscfg;
 pub mod testing;
