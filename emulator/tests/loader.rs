@@ -849,9 +849,14 @@ fn every_truncation_of_every_format_is_handled() {
 
 #[test]
 fn random_garbage_and_mutations_never_panic() {
+    // PYBSIM_FUZZ_ITERS scales the rounds (default 4000) for a longer run by hand.
+    let iters: usize = std::env::var("PYBSIM_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     // pure garbage, with and without each format's magic
-    for i in 0..3000 {
+    for i in 0..iters {
         let len = (rng.next() % 600) as usize;
         let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         match i % 4 {
@@ -894,20 +899,36 @@ fn random_garbage_and_mutations_never_panic() {
         0xDF11,
     );
     let shoff = u32::from_le_bytes(elf[32..36].try_into().unwrap()) as usize;
-    for _ in 0..4000 {
+    for _ in 0..iters {
         let mut m = elf.clone();
         for _ in 0..1 + rng.next() % 4 {
             let r = rng.next() as usize;
-            let at = match r % 3 {
-                0 => r / 3 % 52,                        // ELF header
-                1 => 52 + r / 3 % 64,                   // program headers
-                _ => shoff + r / 3 % (m.len() - shoff), // section headers
+            let at = match r % 4 {
+                0 => r / 4 % 52,                        // ELF header
+                1 => 52 + r / 4 % 64,                   // program headers
+                2 => shoff + r / 4 % (m.len() - shoff), // section headers
+                _ => r / 4 % m.len(),                   // anywhere (symbols, strings)
             };
             m[at] = rng.next() as u8;
         }
         try_everything("mutant.elf", &m);
     }
-    for _ in 0..4000 {
+    let hex = to_hex(
+        &load_bytes(Path::new("x.elf"), &elf, Format::Elf, None)
+            .unwrap()
+            .segments,
+        Some(0x0800_0009),
+    )
+    .into_bytes();
+    for _ in 0..iters {
+        let mut m = hex.clone();
+        for _ in 0..1 + rng.next() % 3 {
+            let at = (rng.next() as usize) % m.len();
+            m[at] = b":0123456789ABCDEFxF\n\r"[(rng.next() % 21) as usize];
+        }
+        try_everything("mutant.hex", &m);
+    }
+    for _ in 0..iters {
         let mut m = dfu.clone();
         for _ in 0..1 + rng.next() % 3 {
             let at = (rng.next() as usize) % m.len();
