@@ -1,6 +1,7 @@
 //! pybsim: the machine (CPU binding, bus, system control space, scheduler, cycle model,
 //! loaders) and its frontends.
 
+pub mod board;
 pub mod bus;
 pub mod cpu;
 pub mod cycles;
@@ -8,4 +9,5 @@ pub mod loader;
 pub mod machine;
 pub mod sched;
 pub mod scs;
+pub mod session;
 pub mod testkit;

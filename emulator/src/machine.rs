@@ -9,6 +9,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use pybsim_peripherals::console::Console;
+use pybsim_peripherals::exti::Exti;
+use pybsim_peripherals::gpio::Gpio;
+use pybsim_peripherals::syscfg::Syscfg;
+use pybsim_peripherals::usart::Usart;
 use pybsim_peripherals::{Clocks, Ctx, Device, Effect, Size};
 
 use crate::bus::Bus;
@@ -140,6 +145,14 @@ pub struct System {
     pub blocks_run: u64,
     /// UART wiring: `uart_route[n]` = the UART that receives what UART n sends.
     pub uart_route: [Option<u8>; 7],
+    /// Pin wiring: a driven level on the first pin drives the second, as (port, pin).
+    pub pin_wires: Vec<((u8, u8), (u8, u8))>,
+    /// Bus index of GPIO port n, of EXTI and of SYSCFG, found once.
+    gpio_idx: [Option<u16>; 9],
+    exti_idx: Option<u16>,
+    syscfg_idx: Option<u16>,
+    /// Every GPIO output change, when recording pin traces: (time, port, pin, level).
+    pub pin_trace: Option<Vec<(u64, u8, u8, bool)>>,
     budget: u64,
     slice_end: u64,
     next_deadline: u64,
@@ -185,6 +198,20 @@ fn executable(addr: u32) -> bool {
 
 impl System {
     fn new(bus: Bus) -> Self {
+        let mut gpio_idx = [None; 9];
+        for (port, slot) in gpio_idx.iter_mut().enumerate() {
+            *slot = bus.index_of(&format!("GPIO{}", (b'A' + port as u8) as char));
+        }
+        let exti_idx = bus.index_of("EXTI");
+        let syscfg_idx = bus.index_of("SYSCFG");
+        let mut sys = System::new_inner(bus);
+        sys.gpio_idx = gpio_idx;
+        sys.exti_idx = exti_idx;
+        sys.syscfg_idx = syscfg_idx;
+        sys
+    }
+
+    fn new_inner(bus: Bus) -> Self {
         System {
             now: 0,
             clocks: Clocks::RESET,
@@ -196,6 +223,11 @@ impl System {
             insns: 0,
             blocks_run: 0,
             uart_route: [None; 7],
+            pin_wires: Vec::new(),
+            gpio_idx: [None; 9],
+            exti_idx: None,
+            syscfg_idx: None,
+            pin_trace: None,
             budget: u64::MAX,
             slice_end: u64::MAX,
             next_deadline: u64::MAX,
@@ -323,8 +355,9 @@ impl System {
         {
             let mut ctx = Ctx::new(at, self.clocks, &mut fx);
             let d: &mut dyn std::any::Any = self.bus.devices[idx as usize].dev.as_mut();
-            // USART model hookup: see wire_uart_receive.
-            let _ = (d, &mut ctx, byte);
+            if let Some(u) = d.downcast_mut::<Usart>() {
+                u.receive(&mut ctx, byte);
+            }
         }
         self.apply_effects(cpu, idx, &mut fx);
         self.effects = fx;
@@ -332,7 +365,14 @@ impl System {
 
     /// Applies what device `dev` asked for.
     fn apply_effects(&mut self, cpu: &mut CpuRef, dev: u16, fx: &mut Vec<Effect>) {
+        let is_gpio = self.gpio_idx.contains(&Some(dev));
+        if fx.is_empty() && !is_gpio {
+            return;
+        }
         let mut work: Vec<(u16, Effect)> = fx.drain(..).map(|e| (dev, e)).collect();
+        if is_gpio {
+            self.route_edges(cpu, dev, &mut work);
+        }
         let mut i = 0;
         while i < work.len() {
             let (d, e) = work[i].clone();
@@ -418,12 +458,89 @@ impl System {
                     cpu.stop();
                 }
                 Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
-                Effect::PinOutput { .. } | Effect::AfOutput { .. } => {
-                    // Pin-level wiring and traces are applied by the board layer.
+                Effect::PinOutput { port, pin, level } => {
+                    if let Some(t) = self.pin_trace.as_mut() {
+                        t.push((self.now, port, pin, level));
+                    }
+                    let peers: Vec<(u8, u8)> = self
+                        .pin_wires
+                        .iter()
+                        .filter(|w| w.0 == (port, pin))
+                        .map(|w| w.1)
+                        .collect();
+                    for (pp, pn) in peers {
+                        if let Some(gi) = self.gpio_idx.get(pp as usize).copied().flatten() {
+                            let mut more = Vec::new();
+                            {
+                                let mut ctx = Ctx::new(self.now, self.clocks, &mut more);
+                                let dd: &mut dyn std::any::Any =
+                                    self.bus.devices[gi as usize].dev.as_mut();
+                                if let Some(g) = dd.downcast_mut::<Gpio>() {
+                                    g.set_external(&mut ctx, pn, Some(level));
+                                }
+                            }
+                            work.extend(more.into_iter().map(|e| (gi, e)));
+                            self.route_edges(cpu, gi, &mut work);
+                        }
+                    }
+                }
+                Effect::AfOutput { .. } => {
+                    // Timer outputs reach pins through the GPIO AF routing (not yet).
                 }
             }
         }
         self.refresh_deadline();
+    }
+
+    /// Sends the input edges of GPIO device `dev` to EXTI, through SYSCFG_EXTICR.
+    fn route_edges(&mut self, _cpu: &mut CpuRef, dev: u16, work: &mut Vec<(u16, Effect)>) {
+        let Some(port) = self.gpio_idx.iter().position(|g| *g == Some(dev)) else {
+            return;
+        };
+        let edges = {
+            let dd: &mut dyn std::any::Any = self.bus.devices[dev as usize].dev.as_mut();
+            match dd.downcast_mut::<Gpio>() {
+                Some(g) if g.has_input_edges() => g.take_input_edges(),
+                _ => return,
+            }
+        };
+        let (Some(ei), Some(si)) = (self.exti_idx, self.syscfg_idx) else {
+            return;
+        };
+        for (pin, level) in edges {
+            let src = {
+                let dd: &mut dyn std::any::Any = self.bus.devices[si as usize].dev.as_mut();
+                dd.downcast_mut::<Syscfg>().map(|s| s.exti_port(pin))
+            };
+            if src != Some(port as u8) {
+                continue;
+            }
+            let mut more = Vec::new();
+            {
+                let mut ctx = Ctx::new(self.now, self.clocks, &mut more);
+                let dd: &mut dyn std::any::Any = self.bus.devices[ei as usize].dev.as_mut();
+                if let Some(x) = dd.downcast_mut::<Exti>() {
+                    x.input(&mut ctx, pin, level);
+                }
+            }
+            work.extend(more.into_iter().map(|e| (ei, e)));
+        }
+    }
+
+    /// Drives pin `pin` of port `port` from outside (stimuli, switch), or releases it.
+    pub fn drive_pin(&mut self, cpu: &mut CpuRef, port: u8, pin: u8, level: Option<bool>) {
+        let Some(gi) = self.gpio_idx.get(port as usize).copied().flatten() else {
+            return;
+        };
+        let mut fx = Vec::new();
+        {
+            let mut ctx = Ctx::new(self.now, self.clocks, &mut fx);
+            let dd: &mut dyn std::any::Any = self.bus.devices[gi as usize].dev.as_mut();
+            if let Some(g) = dd.downcast_mut::<Gpio>() {
+                g.set_external(&mut ctx, pin, level);
+            }
+        }
+        self.apply_effects(cpu, gi, &mut fx);
     }
 
     fn invalidate_cache(&mut self) {
@@ -852,9 +969,7 @@ impl System {
         };
         let v = match r {
             Ok((idx, v)) => {
-                if !fx.is_empty() {
-                    self.apply_effects(cpu, idx, &mut fx);
-                }
+                self.apply_effects(cpu, idx, &mut fx);
                 v
             }
             Err(_) => {
@@ -875,11 +990,7 @@ impl System {
             self.bus.write(&mut ctx, addr, size, value)
         };
         match r {
-            Ok(idx) => {
-                if !fx.is_empty() {
-                    self.apply_effects(cpu, idx, &mut fx);
-                }
-            }
+            Ok(idx) => self.apply_effects(cpu, idx, &mut fx),
             Err(_) => {
                 // Writes are buffered on silicon: the error is imprecise.
                 self.scs.cfsr |= scs::CFSR_IMPRECISERR;
@@ -1494,6 +1605,43 @@ impl Machine {
             cpu.set_pc(pc);
             cpu.rebuild_mode_flags();
         });
+    }
+
+    /// Queues host bytes for the firmware's console (they enter at the current virtual
+    /// time, between runs).
+    pub fn console_input(&mut self, bytes: &[u8]) {
+        let mut s = self.sys.borrow_mut();
+        if let Some(c) = s.bus.get_mut::<Console>("CONSOLE") {
+            c.push_rx(bytes);
+        }
+    }
+
+    /// Bytes queued for the console that the firmware has not read yet.
+    pub fn console_pending(&mut self) -> usize {
+        let mut s = self.sys.borrow_mut();
+        s.bus
+            .get_mut::<Console>("CONSOLE")
+            .map(|c| c.rx_len())
+            .unwrap_or(0)
+    }
+
+    /// Takes what the firmware wrote to the console since the last call.
+    pub fn take_console_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.sys.borrow_mut().out.console)
+    }
+
+    /// Drives a GPIO pin from outside the board (stimuli, the switch), or releases it.
+    pub fn drive_pin(&mut self, port: u8, pin: u8, level: Option<bool>) {
+        let sys = self.sys.clone();
+        self.cpu
+            .with(|cpu| sys.borrow_mut().drive_pin(cpu, port, pin, level));
+    }
+
+    /// Sends a byte into U(S)ART `n`'s RX line, arriving at virtual time `at`.
+    pub fn uart_input(&mut self, n: u8, byte: u8, at: u64) {
+        let mut s = self.sys.borrow_mut();
+        s.sched.push(Target::UartRx(n), byte as u32, at);
+        s.refresh_deadline();
     }
 
     /// Sets the total cycle budget (absolute virtual time); `u64::MAX` for none.

@@ -1,1 +1,574 @@
-fn main() {}
+//! The `pybsim` command: run MicroPython firmware and scripts on an emulated Pyboard.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use pybsim::session::{Outcome, Session, SessionConfig};
+
+/// Exit statuses (also in README.md).
+const EXIT_OK: u8 = 0;
+const EXIT_EXCEPTION: u8 = 1;
+const EXIT_FAULT: u8 = 2;
+const EXIT_BUDGET: u8 = 3;
+const EXIT_USAGE: u8 = 64;
+const EXIT_DATAERR: u8 = 65;
+const EXIT_NOINPUT: u8 = 66;
+const EXIT_SOFTWARE: u8 = 70;
+
+#[derive(Parser)]
+#[command(
+    name = "pybsim",
+    version,
+    about = "Full-system emulator of the MicroPython Pyboard (STM32F405)",
+    after_help = "Exit status of `run`: 0 script ended, 1 uncaught Python exception, \
+                  2 guest fault, 3 budget exceeded, 64 usage error, 65 bad input file, \
+                  66 missing file."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Boot the board and run a script, or open its REPL.
+    Run(Box<RunArgs>),
+    /// List the built-in boards with their clocks, memories and pins.
+    Boards,
+    /// Build (if needed) and locate the default firmware.
+    Firmware {
+        /// Rebuild even if the firmware exists.
+        #[arg(long)]
+        rebuild: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// A MicroPython script to run; a .elf/.bin/.hex/.dfu here is taken as the firmware.
+    script: Option<PathBuf>,
+    /// Board: pybv11, pybv10 or a RON board file.
+    #[arg(long, default_value = "pybv11")]
+    board: String,
+    /// Firmware image (ELF, BIN, Intel HEX or DfuSe); default: pybsim's own runtime.
+    #[arg(long)]
+    firmware: Option<PathBuf>,
+    /// Where the console goes: stdio, pty or tcp:PORT.
+    #[arg(long, default_value = "stdio")]
+    serial: String,
+    /// Host directory copied into the board's flash filesystem before boot.
+    #[arg(long)]
+    fs: Option<PathBuf>,
+    /// Stop after this many CPU cycles (exit status 3).
+    #[arg(long, value_parser = parse_count)]
+    max_cycles: Option<u64>,
+    /// Stop after this much virtual time, e.g. 2s, 500ms (exit status 3).
+    #[arg(long)]
+    max_time: Option<String>,
+    /// Join two pins, e.g. Y1:Y2 (repeatable).
+    #[arg(long = "wire")]
+    wires: Vec<String>,
+    /// Stimuli file (RON): switch presses, pin levels, UART and console input in time.
+    #[arg(long)]
+    stimuli: Option<PathBuf>,
+    /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
+    #[arg(long, default_value = "warn")]
+    log: String,
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    s.replace('_', "")
+        .parse::<u64>()
+        .map_err(|e| format!("{s:?} is not a cycle count: {e}"))
+}
+
+/// An error that carries its exit status.
+#[derive(Debug)]
+struct Fail(u8, anyhow::Error);
+
+fn fail(code: u8, e: impl Into<anyhow::Error>) -> Fail {
+    Fail(code, e.into())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let r = match cli.cmd {
+        Cmd::Run(a) => run(*a),
+        Cmd::Boards => boards().map_err(|e| fail(EXIT_SOFTWARE, e)),
+        Cmd::Firmware { rebuild } => firmware_path(rebuild)
+            .map(|p| {
+                println!("{}", p.display());
+                EXIT_OK
+            })
+            .map_err(|e| fail(EXIT_SOFTWARE, e)),
+    };
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(code, e)) => {
+            eprintln!("pybsim: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(level: &str) -> Result<(), Fail> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| fail(EXIT_USAGE, anyhow!("--log {level}: {e}")))?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+    Ok(())
+}
+
+fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The default firmware: $PYBSIM_FIRMWARE, else the runtime built by
+/// scripts/build-firmware.sh (built now if missing).
+fn firmware_path(rebuild: bool) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("PYBSIM_FIRMWARE") {
+        return Ok(PathBuf::from(p));
+    }
+    let repo = repo_dir();
+    let elf = repo.join(".cache/firmware/firmware.elf");
+    if elf.exists() && !rebuild {
+        return Ok(elf);
+    }
+    let script = repo.join("scripts/build-firmware.sh");
+    eprintln!(
+        "pybsim: building the default firmware ({})",
+        script.display()
+    );
+    let st = std::process::Command::new("bash")
+        .arg(&script)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !st.success() || !elf.exists() {
+        bail!(
+            "building the default firmware failed ({})",
+            script.display()
+        );
+    }
+    Ok(elf)
+}
+
+fn boards() -> Result<u8> {
+    for name in pybsim_boards::Board::builtin_names() {
+        let b = pybsim_boards::Board::builtin(name)?;
+        println!("{name}: {} ({})", b.name, b.mcu.part);
+        println!(
+            "  clocks: HSE {} Hz, LSE {} Hz, CPU up to {} Hz",
+            b.clocks.hse_hz, b.clocks.lse_hz, b.mcu.max_sysclk_hz
+        );
+        for m in &b.memories {
+            println!(
+                "  memory {:<13} {:#010x} {:>7} KiB",
+                m.name,
+                m.base,
+                m.size / 1024
+            );
+        }
+        let pins: Vec<String> = b
+            .pins
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.cpu))
+            .collect();
+        println!("  pins: {}", pins.join(" "));
+        let leds: Vec<String> = b
+            .leds
+            .iter()
+            .map(|l| format!("{} {:?} on {}", l.name, l.colour, l.pin))
+            .collect();
+        println!("  leds: {}", leds.join(", "));
+        if let Some(s) = &b.switch {
+            println!("  switch: {} on {} (active {:?})", s.name, s.pin, s.active);
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn is_firmware(p: &Path) -> bool {
+    matches!(
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("elf" | "bin" | "hex" | "ihex" | "dfu")
+    )
+}
+
+fn run(mut a: RunArgs) -> Result<u8, Fail> {
+    init_logging(&a.log)?;
+    if let Some(s) = &a.script {
+        if is_firmware(s) {
+            if a.firmware.is_some() {
+                return Err(fail(
+                    EXIT_USAGE,
+                    anyhow!(
+                        "{} looks like firmware, but --firmware was given too",
+                        s.display()
+                    ),
+                ));
+            }
+            a.firmware = a.script.take();
+        }
+    }
+    let script = match &a.script {
+        Some(p) => Some(
+            std::fs::read(p).map_err(|e| fail(EXIT_NOINPUT, anyhow!("{}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let firmware = match &a.firmware {
+        Some(f) => {
+            if !f.exists() {
+                return Err(fail(EXIT_NOINPUT, anyhow!("{}: no such file", f.display())));
+            }
+            f.clone()
+        }
+        None => firmware_path(false).map_err(|e| fail(EXIT_SOFTWARE, e))?,
+    };
+    for p in a.fs.iter().chain(a.stimuli.iter()) {
+        if !p.exists() {
+            return Err(fail(
+                EXIT_NOINPUT,
+                anyhow!("{}: no such file or directory", p.display()),
+            ));
+        }
+    }
+    let max_ns = match &a.max_time {
+        Some(t) => Some(
+            pybsim_boards::parse_duration(t)
+                .map_err(|e| fail(EXIT_USAGE, anyhow!("--max-time: {e}")))?
+                .to_nanos(168_000_000),
+        ),
+        None => None,
+    };
+    let cfg = SessionConfig {
+        board: a.board.clone(),
+        firmware,
+        fs: a.fs.clone(),
+        wires: a.wires.clone(),
+        stimuli: a.stimuli.clone(),
+        max_cycles: a.max_cycles,
+        max_ns,
+    };
+    let mut session = Session::new(&cfg).map_err(|e| {
+        let code = match e {
+            pybsim::session::SessionError::Wire(_) => EXIT_USAGE,
+            pybsim::session::SessionError::Io(_) => EXIT_NOINPUT,
+            _ => EXIT_DATAERR,
+        };
+        fail(code, e)
+    })?;
+    if let Some(script) = script {
+        if a.serial != "stdio" {
+            return Err(fail(
+                EXIT_USAGE,
+                anyhow!(
+                    "--serial {} needs no script: the console is the REPL",
+                    a.serial
+                ),
+            ));
+        }
+        let mut out = CrLf(std::io::stdout(), false);
+        let outcome = session
+            .run_script(&script, &mut out)
+            .map_err(|e| fail(EXIT_SOFTWARE, e))?;
+        return Ok(finish(&mut session, outcome, &cfg));
+    }
+    serve(&mut session, &a.serial, &cfg)
+}
+
+/// Writes the board's CR LF line ends as LF, as a host command's output should be.
+struct CrLf<W: Write>(W, bool);
+
+impl<W: Write> Write for CrLf<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = Vec::with_capacity(buf.len());
+        for &b in buf {
+            if self.1 && b != b'\n' {
+                out.push(b'\r');
+            }
+            self.1 = b == b'\r';
+            if !self.1 {
+                out.push(b);
+            }
+        }
+        self.0.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+fn finish(session: &mut Session, outcome: Outcome, cfg: &SessionConfig) -> u8 {
+    // Whatever the firmware printed that no step consumed is still its output (after a
+    // normal end it is only the raw REPL's prompt).
+    let rest = session.take_output();
+    if !matches!(outcome, Outcome::Done | Outcome::Exception) {
+        let _ = std::io::stdout().write_all(&rest);
+    }
+    let _ = std::io::stdout().flush();
+    match outcome {
+        Outcome::Done => EXIT_OK,
+        Outcome::Exception => EXIT_EXCEPTION,
+        Outcome::Fault(r) => {
+            eprint!("{}", session.describe_fault(&r));
+            EXIT_FAULT
+        }
+        Outcome::Budget => {
+            let ns = session.virtual_ns();
+            let what = match (cfg.max_cycles, cfg.max_ns) {
+                (Some(c), _) if session.machine.now() >= c => format!("--max-cycles {c}"),
+                _ => format!("--max-time {}", cfg.max_ns.map(fmt_ns).unwrap_or_default()),
+            };
+            eprintln!(
+                "pybsim: budget exceeded ({what}): stopped at cycle {} ({} of virtual time)",
+                session.machine.now(),
+                fmt_ns(ns)
+            );
+            EXIT_BUDGET
+        }
+        Outcome::Exit(c) => c.clamp(0, 255) as u8,
+        Outcome::Halted => {
+            eprintln!(
+                "pybsim: the CPU sleeps (WFI) with interrupts it could wake on all disabled: halted at cycle {}",
+                session.machine.now()
+            );
+            EXIT_FAULT
+        }
+    }
+}
+
+fn fmt_ns(ns: u64) -> String {
+    if ns.is_multiple_of(1_000_000_000) {
+        format!("{}s", ns / 1_000_000_000)
+    } else if ns.is_multiple_of(1_000_000) {
+        format!("{}ms", ns / 1_000_000)
+    } else {
+        format!("{:.6}s", ns as f64 / 1e9)
+    }
+}
+
+/// A byte stream to and from the console: stdin/stdout, a pty, or a TCP client.
+struct Link {
+    rx: mpsc::Receiver<Option<Vec<u8>>>,
+    tx: Box<dyn Write>,
+    /// Interactive terminal: Ctrl-] or Ctrl-A X quit.
+    escapes: bool,
+}
+
+fn spawn_reader(mut r: impl Read + Send + 'static) -> mpsc::Receiver<Option<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => {
+                    let _ = tx.send(None);
+                    return;
+                }
+                Ok(n) => {
+                    if tx.send(Some(buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // A pty whose peer closed: wait for the next one.
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    });
+    rx
+}
+
+struct RawMode(bool);
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = crossterm::terminal::disable_raw_mode();
+        }
+    }
+}
+
+fn open_link(serial: &str) -> Result<(Link, RawMode), Fail> {
+    if serial == "stdio" {
+        let tty = std::io::stdin().is_terminal();
+        let raw = if tty {
+            crossterm::terminal::enable_raw_mode()
+                .map_err(|e| fail(EXIT_SOFTWARE, anyhow!("raw terminal mode: {e}")))?;
+            eprint!("pybsim: REPL on the console; Ctrl-] or Ctrl-A X quits\r\n");
+            RawMode(true)
+        } else {
+            RawMode(false)
+        };
+        return Ok((
+            Link {
+                rx: spawn_reader(std::io::stdin()),
+                tx: Box::new(std::io::stdout()),
+                escapes: tty,
+            },
+            raw,
+        ));
+    }
+    if serial == "pty" {
+        let pty = nix::pty::openpty(None, None)
+            .map_err(|e| fail(EXIT_SOFTWARE, anyhow!("opening a pty: {e}")))?;
+        let master = std::fs::File::from(pty.master);
+        // Raw mode on our side so bytes pass untouched.
+        if let Ok(mut t) = nix::sys::termios::tcgetattr(&pty.slave) {
+            nix::sys::termios::cfmakeraw(&mut t);
+            let _ =
+                nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &t);
+        }
+        let name = nix::unistd::ttyname(&pty.slave)
+            .map_err(|e| fail(EXIT_SOFTWARE, anyhow!("pty name: {e}")))?;
+        // Keep the slave open so the pty survives its peers closing and reopening it.
+        std::mem::forget(pty.slave);
+        println!(
+            "char device redirected to {} (label serial0)",
+            name.display()
+        );
+        let _ = std::io::stdout().flush();
+        let reader = master
+            .try_clone()
+            .map_err(|e| fail(EXIT_SOFTWARE, anyhow!("pty: {e}")))?;
+        return Ok((
+            Link {
+                rx: spawn_reader(reader),
+                tx: Box::new(master),
+                escapes: false,
+            },
+            RawMode(false),
+        ));
+    }
+    if let Some(port) = serial.strip_prefix("tcp:") {
+        let port: u16 = port.parse().map_err(|_| {
+            fail(
+                EXIT_USAGE,
+                anyhow!("--serial {serial}: {port:?} is not a port number"),
+            )
+        })?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .map_err(|e| fail(EXIT_SOFTWARE, anyhow!("--serial {serial}: {e}")))?;
+        eprintln!("pybsim: waiting for a connection on 127.0.0.1:{port}");
+        let (sock, _) = listener
+            .accept()
+            .map_err(|e| fail(EXIT_SOFTWARE, anyhow!("--serial {serial}: {e}")))?;
+        let r = sock
+            .try_clone()
+            .map_err(|e| fail(EXIT_SOFTWARE, anyhow!("--serial {serial}: {e}")))?;
+        return Ok((
+            Link {
+                rx: spawn_reader(r),
+                tx: Box::new(sock),
+                escapes: false,
+            },
+            RawMode(false),
+        ));
+    }
+    Err(fail(
+        EXIT_USAGE,
+        anyhow!("--serial {serial}: expected stdio, pty or tcp:PORT"),
+    ))
+}
+
+/// Serves the console over a link until the peer quits, the input ends or the run
+/// stops. Virtual time is paced to wall time while nothing is waiting, so an idle REPL
+/// does not spin.
+fn serve(session: &mut Session, serial: &str, cfg: &SessionConfig) -> Result<u8, Fail> {
+    let (mut link, _raw) = open_link(serial)?;
+    let start = Instant::now();
+    let mut eof = false;
+    let mut ctrl_a = false;
+    let mut idle_after_eof = 0u32;
+    loop {
+        // Host input enters between slices.
+        while let Ok(msg) = link.rx.try_recv() {
+            match msg {
+                None => eof = true,
+                Some(bytes) => {
+                    let mut fwd = Vec::with_capacity(bytes.len());
+                    for b in bytes {
+                        if link.escapes {
+                            if ctrl_a {
+                                ctrl_a = false;
+                                match b {
+                                    b'x' | b'X' => return Ok(EXIT_OK),
+                                    0x01 => fwd.push(0x01),
+                                    _ => fwd.extend_from_slice(&[0x01, b]),
+                                }
+                                continue;
+                            }
+                            match b {
+                                0x1D => return Ok(EXIT_OK),
+                                0x01 => {
+                                    ctrl_a = true;
+                                    continue;
+                                }
+                                _ => {}
+                            }
+                        }
+                        fwd.push(b);
+                    }
+                    session.machine.console_input(&fwd);
+                }
+            }
+        }
+        if let Some(o) = session.step() {
+            let out = session.take_output();
+            let _ = link.tx.write_all(&out);
+            let _ = link.tx.flush();
+            return Ok(finish(session, o, cfg));
+        }
+        let out = session.take_output();
+        if !out.is_empty() {
+            let _ = link.tx.write_all(&out);
+            let _ = link.tx.flush();
+        }
+        if eof && session.machine.console_pending() == 0 {
+            idle_after_eof = if out.is_empty() {
+                idle_after_eof + 1
+            } else {
+                0
+            };
+            if idle_after_eof > 200 {
+                return Ok(EXIT_OK);
+            }
+            continue;
+        }
+        if session.machine.console_pending() == 0 {
+            let virt = Duration::from_nanos(session.virtual_ns());
+            let wall = start.elapsed();
+            if virt > wall {
+                std::thread::sleep((virt - wall).min(Duration::from_millis(20)));
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Builds a machine from a board description: mounts the peripheral models at the
+//! board's addresses, and wires pins (`--wire`, the board's default wiring) and the
+//! UART lines that run over them.
+
+use pybsim_boards::{Board, PeripheralKind, PinId};
+use pybsim_peripherals::{console::Console, exti::Exti, flash::Flash, gpio::Gpio, pwr::Pwr};
+use pybsim_peripherals::{rcc::Rcc, syscfg::Syscfg, usart::Usart, Device};
+
+use crate::bus::Unmodelled;
+use crate::machine::{Machine, MachineConfig, MachineError};
+
+/// Alternate-function UART pins of the STM32F405 (datasheet DS8626, Table 9), as
+/// (pin, UART number, is TX).
+const UART_PINS: &[(u8, u8, u8, bool)] = &[
+    (1, 6, 1, true),   // PB6 USART1_TX AF7
+    (1, 7, 1, false),  // PB7 USART1_RX
+    (0, 9, 1, true),   // PA9 USART1_TX
+    (0, 10, 1, false), // PA10 USART1_RX
+    (0, 2, 2, true),   // PA2 USART2_TX
+    (0, 3, 2, false),  // PA3 USART2_RX
+    (1, 10, 3, true),  // PB10 USART3_TX
+    (1, 11, 3, false), // PB11 USART3_RX
+    (0, 0, 4, true),   // PA0 UART4_TX AF8
+    (0, 1, 4, false),  // PA1 UART4_RX
+    (2, 12, 5, true),  // PC12 UART5_TX
+    (3, 2, 5, false),  // PD2 UART5_RX
+    (2, 6, 6, true),   // PC6 USART6_TX AF8
+    (2, 7, 6, false),  // PC7 USART6_RX
+];
+
+fn model_for(board: &Board, name: &str, kind: PeripheralKind) -> Box<dyn Device> {
+    let instance = name
+        .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+        .parse::<u8>()
+        .ok();
+    match kind {
+        PeripheralKind::Gpio => {
+            let port = name.as_bytes().last().map(|c| c - b'A').unwrap_or(0);
+            Box::new(Gpio::new(port))
+        }
+        PeripheralKind::Rcc => Box::new(Rcc::new(board.clocks.hse_hz)),
+        PeripheralKind::FlashInterface => Box::new(Flash::new()),
+        PeripheralKind::Pwr => Box::new(Pwr::new()),
+        PeripheralKind::Syscfg => Box::new(Syscfg::new(0)),
+        PeripheralKind::Exti => Box::new(Exti::new()),
+        PeripheralKind::Usart => Box::new(Usart::new(instance.unwrap_or(1))),
+        PeripheralKind::Console => Box::new(Console::new()),
+        _ => timer_or_unmodelled(name, kind, instance),
+    }
+}
+
+fn timer_or_unmodelled(name: &str, _kind: PeripheralKind, _n: Option<u8>) -> Box<dyn Device> {
+    Box::new(Unmodelled::new(name))
+}
+
+/// Board-level settings of a machine.
+#[derive(Debug, Clone, Default)]
+pub struct Wiring {
+    /// Pins joined by a wire.
+    pub wires: Vec<(PinId, PinId)>,
+}
+
+/// Builds the machine for `board` with the extra `wires`.
+pub fn build(board: &Board, wires: &[(PinId, PinId)]) -> Result<Machine, MachineError> {
+    let devices = board
+        .peripherals
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.base,
+                p.size,
+                model_for(board, &p.name, p.kind),
+            )
+        })
+        .collect();
+    let m = Machine::new(MachineConfig {
+        devices,
+        ..Default::default()
+    })?;
+    let mut all: Vec<(PinId, PinId)> = wires.to_vec();
+    for w in &board.wiring {
+        if let Ok(pair) = board.resolve_wire(w) {
+            all.push(pair);
+        }
+    }
+    {
+        let mut s = m.sys();
+        for &(a, b) in &all {
+            s.pin_wires.push(((a.port, a.pin), (b.port, b.pin)));
+            s.pin_wires.push(((b.port, b.pin), (a.port, a.pin)));
+            // A UART TX pin wired to a UART RX pin carries its frames.
+            for (x, y) in [(a, b), (b, a)] {
+                let tx = UART_PINS
+                    .iter()
+                    .find(|p| p.0 == x.port && p.1 == x.pin && p.3)
+                    .map(|p| p.2);
+                let rx = UART_PINS
+                    .iter()
+                    .find(|p| p.0 == y.port && p.1 == y.pin && !p.3)
+                    .map(|p| p.2);
+                if let (Some(t), Some(r)) = (tx, rx) {
+                    s.uart_route[t as usize] = Some(r);
+                }
+            }
+        }
+    }
+    Ok(m)
+}

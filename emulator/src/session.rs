@@ -1,0 +1,373 @@
+//! A board session: the machine built from a board file, the firmware loaded, the flash
+//! filesystem preloaded, stimuli applied at their virtual times, and the console driven
+//! the way MicroPython's tools drive a real board (friendly prompt, raw REPL).
+//!
+//! The run advances in slices of [`SLICE_CYCLES`]; host input enters only at slice
+//! boundaries, so a run with the same inputs is the same run, cycle for cycle.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use pybsim_boards::{Board, Event, Level, Stimuli};
+
+use crate::loader::{self, Image, LoadRegion};
+use crate::machine::{decode_fault_status, Exit, FaultReport, Machine};
+
+/// Cycles between two points where host input may enter.
+pub const SLICE_CYCLES: u64 = 100_000;
+
+/// Where the flash filesystem lives (sectors 1-4).
+pub const FS_BASE: u32 = 0x0800_4000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{0}")]
+    Board(#[from] pybsim_boards::LoadError),
+    #[error("{0}")]
+    Firmware(#[from] loader::LoadError),
+    #[error("--fs {path}: {source}")]
+    Fs {
+        path: PathBuf,
+        source: pybsim_fsimage::FsImageError,
+    },
+    #[error("{0}")]
+    Machine(#[from] crate::machine::MachineError),
+    #[error("--wire {0}")]
+    Wire(String),
+    #[error("{0}")]
+    Stimuli(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a session is made of.
+#[derive(Debug, Clone, Default)]
+pub struct SessionConfig {
+    /// Board name ("pybv11", "pybv10") or a RON file.
+    pub board: String,
+    pub firmware: PathBuf,
+    pub fs: Option<PathBuf>,
+    pub wires: Vec<String>,
+    pub stimuli: Option<PathBuf>,
+    /// Budget in CPU cycles.
+    pub max_cycles: Option<u64>,
+    /// Budget in virtual nanoseconds.
+    pub max_ns: Option<u64>,
+}
+
+/// Why a session stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The script ended normally.
+    Done,
+    /// The script raised an uncaught exception.
+    Exception,
+    /// The firmware faulted.
+    Fault(Box<FaultReport>),
+    /// The cycle or time budget ran out.
+    Budget,
+    /// The firmware ended through semihosting with this status.
+    Exit(i32),
+    /// The CPU sleeps with nothing left that could wake it.
+    Halted,
+}
+
+pub struct Session {
+    pub machine: Machine,
+    pub board: Board,
+    pub image: Image,
+    max_ns: Option<u64>,
+    /// Stimuli not yet applied, by virtual time in ns, in order.
+    stimuli: Vec<(u64, Event)>,
+    /// Console output not yet consumed by a waiting pattern.
+    pending: Vec<u8>,
+    /// Virtual time in ns at cycle `ns_cycles`, with the clock of the moment.
+    ns_base: u64,
+    ns_cycles: u64,
+    ns_hz: u32,
+}
+
+impl Session {
+    pub fn new(cfg: &SessionConfig) -> Result<Session, SessionError> {
+        let board = if cfg.board.ends_with(".ron") || Path::new(&cfg.board).exists() {
+            Board::load(&cfg.board)?
+        } else {
+            Board::builtin(&cfg.board)?
+        };
+        let image = loader::load_file(&cfg.firmware, None)?;
+        image.validate(&load_regions())?;
+        let mut wires = Vec::new();
+        for w in &cfg.wires {
+            let wire: pybsim_boards::Wire =
+                w.parse().map_err(|e| SessionError::Wire(format!("{e}")))?;
+            let pair = board
+                .resolve_wire(&wire)
+                .map_err(|e| SessionError::Wire(format!("{e}")))?;
+            wires.push(pair);
+        }
+        let stimuli = match &cfg.stimuli {
+            Some(p) => {
+                let s =
+                    Stimuli::load(p, &board).map_err(|e| SessionError::Stimuli(format!("{e}")))?;
+                s.events
+                    .into_iter()
+                    .map(|e| (e.at().to_nanos(168_000_000), e))
+                    .collect::<Vec<_>>()
+            }
+            None => Vec::new(),
+        };
+        let mut stimuli = stimuli;
+        stimuli.sort_by_key(|(t, _)| *t);
+        let mut machine = crate::board::build(&board, &wires)?;
+        machine.load(&image)?;
+        // A board fresh from the factory already has its flash filesystem: start from an
+        // empty FAT volume (or the --fs directory's files), not from erased flash, which
+        // the firmware would spend seconds of board time formatting.
+        let img = match &cfg.fs {
+            Some(dir) => pybsim_fsimage::build_image(dir),
+            None => pybsim_fsimage::empty_image(),
+        }
+        .map_err(|source| SessionError::Fs {
+            path: cfg.fs.clone().unwrap_or_default(),
+            source,
+        })?;
+        machine.write_flash(FS_BASE, &img);
+        machine.reset();
+        if let Some(c) = cfg.max_cycles {
+            machine.set_budget(c);
+        }
+        Ok(Session {
+            machine,
+            board,
+            image,
+            max_ns: cfg.max_ns,
+            stimuli,
+            pending: Vec::new(),
+            ns_base: 0,
+            ns_cycles: 0,
+            ns_hz: 16_000_000,
+        })
+    }
+
+    /// Virtual time in nanoseconds, following the CPU clock through its changes.
+    pub fn virtual_ns(&mut self) -> u64 {
+        let now = self.machine.now();
+        let hz = self.machine.sys().clocks.sysclk.max(1);
+        let ns = self.ns_base
+            + (now - self.ns_cycles) as u128 as u64 * 1_000_000_000 / self.ns_hz as u64;
+        if hz != self.ns_hz {
+            self.ns_base = ns;
+            self.ns_cycles = now;
+            self.ns_hz = hz;
+        }
+        ns
+    }
+
+    fn apply_stimuli(&mut self) {
+        let now_ns = self.virtual_ns();
+        while let Some((t, _)) = self.stimuli.first() {
+            if *t > now_ns {
+                break;
+            }
+            let (_, ev) = self.stimuli.remove(0);
+            let now = self.machine.now();
+            match ev {
+                Event::PressSwitch { .. } | Event::ReleaseSwitch { .. } => {
+                    let pressed = matches!(ev, Event::PressSwitch { .. });
+                    if let Some(sw) = &self.board.switch {
+                        if let Some(p) = self.board.pin(&sw.pin) {
+                            let active = sw.active == Level::High;
+                            let level = if pressed { Some(active) } else { None };
+                            self.machine.drive_pin(p.port, p.pin, level);
+                        }
+                    }
+                }
+                Event::SetPin { pin, level, .. } => {
+                    if let Some(p) = self.board.pin(&pin) {
+                        self.machine
+                            .drive_pin(p.port, p.pin, Some(level == Level::High));
+                    }
+                }
+                Event::ReleasePin { pin, .. } => {
+                    if let Some(p) = self.board.pin(&pin) {
+                        self.machine.drive_pin(p.port, p.pin, None);
+                    }
+                }
+                Event::ConsoleInput { data, .. } => self.machine.console_input(&data.0),
+                Event::UartInput { uart, data, .. } => {
+                    // Back to back frames at 115200 baud, 10 bits each.
+                    let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;
+                    for (i, b) in data.0.iter().enumerate() {
+                        self.machine
+                            .uart_input(uart, *b, now + frame * (i as u64 + 1));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one slice; returns an outcome when the run cannot go on.
+    pub fn step(&mut self) -> Option<Outcome> {
+        self.apply_stimuli();
+        let until = self.machine.now() + SLICE_CYCLES;
+        let exit = self.machine.run_until(until);
+        let out = self.machine.take_console_output();
+        self.pending.extend_from_slice(&out);
+        if let Some(max) = self.max_ns {
+            if self.virtual_ns() >= max {
+                return Some(Outcome::Budget);
+            }
+        }
+        match exit {
+            Exit::SliceEnd => None,
+            Exit::Budget => Some(Outcome::Budget),
+            Exit::Fault(r) => Some(Outcome::Fault(r)),
+            Exit::SemihostExit(c) => Some(Outcome::Exit(c)),
+            Exit::Halted => Some(Outcome::Halted),
+        }
+    }
+
+    /// Console output produced so far and not yet consumed.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Runs until the console output contains `pat`; returns the output before and
+    /// including it (the rest stays pending).
+    pub fn wait_for(&mut self, pat: &[u8]) -> Result<Vec<u8>, Outcome> {
+        loop {
+            if let Some(i) = find(&self.pending, pat) {
+                let rest = self.pending.split_off(i + pat.len());
+                return Ok(std::mem::replace(&mut self.pending, rest));
+            }
+            if let Some(o) = self.step() {
+                return Err(o);
+            }
+        }
+    }
+
+    /// Boots to the friendly REPL, runs `script` through the raw REPL and writes what
+    /// it prints to `out` as it comes.
+    pub fn run_script(
+        &mut self,
+        script: &[u8],
+        out: &mut dyn Write,
+    ) -> Result<Outcome, std::io::Error> {
+        macro_rules! wait {
+            ($p:expr) => {
+                match self.wait_for($p) {
+                    Ok(v) => v,
+                    Err(o) => return Ok(o),
+                }
+            };
+        }
+        wait!(b">>> ");
+        self.machine.console_input(b"\r\x01");
+        wait!(b"raw REPL; CTRL-B to exit\r\n>");
+        let mut payload = script.to_vec();
+        payload.push(0x04);
+        self.machine.console_input(&payload);
+        wait!(b"OK");
+        // Stream stdout until the first EOT.
+        loop {
+            if let Some(i) = self.pending.iter().position(|&b| b == 0x04) {
+                out.write_all(&self.pending[..i])?;
+                out.flush()?;
+                self.pending.drain(..=i);
+                break;
+            }
+            out.write_all(&self.pending)?;
+            out.flush()?;
+            self.pending.clear();
+            if let Some(o) = self.step() {
+                return Ok(o);
+            }
+        }
+        let err = wait!(b"\x04");
+        let err = &err[..err.len() - 1];
+        if !err.is_empty() {
+            out.write_all(err)?;
+            out.flush()?;
+            return Ok(Outcome::Exception);
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// The fault report as text, with symbol names from the firmware.
+    pub fn describe_fault(&self, r: &FaultReport) -> String {
+        format_fault(r, &self.image)
+    }
+}
+
+fn find(hay: &[u8], pat: &[u8]) -> Option<usize> {
+    if pat.is_empty() || hay.len() < pat.len() {
+        return None;
+    }
+    hay.windows(pat.len()).position(|w| w == pat)
+}
+
+/// Memory the loaders may fill: flash (and its alias at 0), SRAM, CCM.
+pub fn load_regions() -> Vec<LoadRegion> {
+    vec![
+        LoadRegion {
+            name: "flash",
+            start: 0x0800_0000,
+            len: 0x10_0000,
+        },
+        LoadRegion {
+            name: "flash (boot alias)",
+            start: 0,
+            len: 0x10_0000,
+        },
+        LoadRegion {
+            name: "SRAM",
+            start: 0x2000_0000,
+            len: 0x2_0000,
+        },
+        LoadRegion {
+            name: "CCM",
+            start: 0x1000_0000,
+            len: 0x1_0000,
+        },
+    ]
+}
+
+/// A fault report for people: what happened, the registers, the fault status decoded,
+/// and a backtrace with symbol names when the firmware has them.
+pub fn format_fault(r: &FaultReport, image: &Image) -> String {
+    let mut s = String::new();
+    let sym = |a: u32| match image.symbols.lookup(a) {
+        Some((n, off)) => format!("{a:#010x} {n}+{off:#x}"),
+        None => format!("{a:#010x}"),
+    };
+    s.push_str(&format!("guest fault: {}\n", r.what));
+    s.push_str(&format!("  at cycle {}\n", r.cycles));
+    let names = [
+        "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp",
+        "lr", "pc",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        s.push_str(&format!("  {n:>4} = {:#010x}", r.regs[i]));
+        if i % 4 == 3 {
+            s.push('\n');
+        }
+    }
+    s.push_str(&format!(
+        "  xpsr = {:#010x}  CFSR = {:#010x}  HFSR = {:#010x}\n",
+        r.xpsr, r.cfsr, r.hfsr
+    ));
+    if let Some(b) = r.bfar {
+        s.push_str(&format!("  BFAR = {b:#010x}\n"));
+    }
+    if let Some(m) = r.mmfar {
+        s.push_str(&format!("  MMFAR = {m:#010x}\n"));
+    }
+    for d in decode_fault_status(r.cfsr, r.hfsr) {
+        s.push_str(&format!("  - {d}\n"));
+    }
+    s.push_str("  backtrace:\n");
+    for (i, a) in r.backtrace.iter().enumerate() {
+        s.push_str(&format!("    #{i} {}\n", sym(*a)));
+    }
+    s
+}
