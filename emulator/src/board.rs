@@ -4,6 +4,7 @@
 
 use pybsim_boards::{Board, PeripheralKind, PinId};
 use pybsim_peripherals::{console::Console, exti::Exti, flash::Flash, gpio::Gpio, pwr::Pwr};
+use pybsim_peripherals::{otg_fs::OtgFs, rng::Rng, rtc::Rtc, timer::Timer};
 use pybsim_peripherals::{rcc::Rcc, syscfg::Syscfg, usart::Usart, Device};
 
 use crate::bus::Unmodelled;
@@ -49,8 +50,19 @@ fn model_for(board: &Board, name: &str, kind: PeripheralKind) -> Box<dyn Device>
     }
 }
 
-fn timer_or_unmodelled(name: &str, _kind: PeripheralKind, _n: Option<u8>) -> Box<dyn Device> {
-    Box::new(Unmodelled::new(name))
+fn timer_or_unmodelled(name: &str, kind: PeripheralKind, n: Option<u8>) -> Box<dyn Device> {
+    match (kind, n) {
+        (
+            PeripheralKind::AdvancedTimer
+            | PeripheralKind::GeneralPurposeTimer
+            | PeripheralKind::BasicTimer,
+            Some(n),
+        ) => Box::new(Timer::new(n)),
+        (PeripheralKind::Rtc, _) => Box::new(Rtc::new(32_768)),
+        (PeripheralKind::UsbOtgFs, _) => Box::new(OtgFs::new()),
+        (PeripheralKind::Rng, _) => Box::new(Rng::new(0x5059_4253)),
+        _ => Box::new(Unmodelled::new(name)),
+    }
 }
 
 /// Board-level settings of a machine.

@@ -145,6 +145,8 @@ pub struct System {
     pub blocks_run: u64,
     /// UART wiring: `uart_route[n]` = the UART that receives what UART n sends.
     pub uart_route: [Option<u8>; 7],
+    /// (IRQ line, device) pairs whose device holds the line high.
+    irq_sources: Vec<(u16, u16)>,
     /// Pin wiring: a driven level on the first pin drives the second, as (port, pin).
     pub pin_wires: Vec<((u8, u8), (u8, u8))>,
     /// Bus index of GPIO port n, of EXTI and of SYSCFG, found once.
@@ -224,6 +226,7 @@ impl System {
             blocks_run: 0,
             uart_route: [None; 7],
             pin_wires: Vec::new(),
+            irq_sources: Vec::new(),
             gpio_idx: [None; 9],
             exti_idx: None,
             syscfg_idx: None,
@@ -379,7 +382,19 @@ impl System {
             i += 1;
             match e {
                 Effect::Irq { irq, level } => {
-                    self.scs.set_irq_line(irq, level);
+                    // Lines shared by several devices (TIM1 with TIM9-11, ...) are the
+                    // OR of their sources.
+                    let key = (irq, d);
+                    let pos = self.irq_sources.iter().position(|k| *k == key);
+                    match (level, pos) {
+                        (true, None) => self.irq_sources.push(key),
+                        (false, Some(p)) => {
+                            self.irq_sources.swap_remove(p);
+                        }
+                        _ => {}
+                    }
+                    let any = self.irq_sources.iter().any(|k| k.0 == irq);
+                    self.scs.set_irq_line(irq, any);
                 }
                 Effect::Schedule { token, at } => {
                     self.sched.schedule(Target::Device(d), token, at);
@@ -1557,6 +1572,7 @@ impl Machine {
             let mut s = sys.borrow_mut();
             s.scs.reset();
             s.sched.clear();
+            s.irq_sources.clear();
             s.art = Art::default();
             s.clocks = Clocks::RESET;
             s.stopping = false;
