@@ -120,6 +120,15 @@ struct CachedBlock {
     self_loop: bool,
 }
 
+/// Watches execution for profilers and tracers. Called from the block hook: keep it
+/// cheap. It must not change what the machine computes (virtual time included).
+pub trait Observer {
+    /// A block at `addr` starts at virtual time `now` and costs `cycles`.
+    fn block(&mut self, cpu: &CpuRef, addr: u32, cycles: u64, now: u64);
+    /// Exception `exc` was entered (`entered` true) or returned from, at `now`.
+    fn exception(&mut self, _cpu: &CpuRef, _exc: u32, _entered: bool, _now: u64) {}
+}
+
 /// Interrupt line wiring of the console/UART outputs to the host.
 #[derive(Debug, Default, Clone)]
 pub struct Outputs {
@@ -177,6 +186,8 @@ pub struct System {
     flash_fixups: Vec<(u32, Vec<u8>)>,
     /// A fault taken whose handler may spin: kept for the report.
     last_fault: Option<(String, u32)>,
+    /// Profiler or tracer watching blocks and exceptions.
+    pub observer: Option<Box<dyn Observer>>,
     /// Log of (time, what) of every event and exception, when recording.
     pub event_log: Option<Vec<(u64, String)>>,
     effects: Vec<Effect>,
@@ -249,6 +260,7 @@ impl System {
             flash_fixups: Vec::new(),
             last_fault: None,
             event_log: None,
+            observer: None,
             effects: Vec::new(),
         }
     }
@@ -664,6 +676,9 @@ impl System {
         self.prev_fallthrough = u32::MAX;
         self.prev_taken_extra = 0;
         self.log(|| format!("enter {exc}"));
+        if let Some(o) = self.observer.as_mut() {
+            o.exception(cpu, exc, true, self.now);
+        }
         if vector & !1 == 0 || !executable(vector & !1) {
             let what = match &self.last_fault {
                 Some((w, _)) if exc <= 6 => w.clone(),
@@ -693,6 +708,9 @@ impl System {
         }
         self.scs.deactivate(ipsr);
         self.log(|| format!("return {ipsr}"));
+        if let Some(o) = self.observer.as_mut() {
+            o.exception(cpu, ipsr, false, self.now);
+        }
         let to_thread = exc_return & 8 != 0;
         let use_psp = exc_return & 4 != 0;
         let ext = exc_return & 0x10 == 0;
@@ -1156,6 +1174,9 @@ impl Host for System {
         }
         self.block_cost = cost.base as u64 + extra;
         self.insns += cost.insns as u64;
+        if let Some(o) = self.observer.as_mut() {
+            o.block(cpu, addr, self.block_cost, self.now);
+        }
         self.blocks_run += 1;
         self.prev_fallthrough = cost.fallthrough;
         self.prev_taken_extra = cost.taken_extra;

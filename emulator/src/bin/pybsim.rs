@@ -39,6 +39,16 @@ struct Cli {
 enum Cmd {
     /// Boot the board and run a script, or open its REPL.
     Run(Box<RunArgs>),
+    /// Run `*.py` tests, each on a freshly booted board, against expected output and
+    /// cycle snapshots.
+    Test(pybsim::testrun::TestArgs),
+    /// Run a script and report where the cycles went.
+    Profile {
+        #[command(flatten)]
+        run: Box<RunArgs>,
+        #[command(flatten)]
+        opts: pybsim::profile::ProfileOpts,
+    },
     /// List the built-in boards with their clocks, memories and pins.
     Boards,
     /// Build (if needed) and locate the default firmware.
@@ -80,6 +90,12 @@ struct RunArgs {
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long, default_value = "warn")]
     log: String,
+    /// Write a Value Change Dump of the GPIO pins and LEDs in virtual time.
+    #[arg(long)]
+    vcd: Option<PathBuf>,
+    /// Show the board in the terminal: LEDs, pins, console, clock.
+    #[arg(long)]
+    tui: bool,
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
@@ -106,7 +122,9 @@ fn main() -> ExitCode {
         }
     };
     let r = match cli.cmd {
-        Cmd::Run(a) => run(*a),
+        Cmd::Run(a) => run(*a, None),
+        Cmd::Test(t) => pybsim::testrun::run(&t).map_err(|e| fail(EXIT_SOFTWARE, e)),
+        Cmd::Profile { run: a, opts } => run(*a, Some(opts)),
         Cmd::Boards => boards().map_err(|e| fail(EXIT_SOFTWARE, e)),
         Cmd::Firmware { rebuild } => firmware_path(rebuild)
             .map(|p| {
@@ -217,7 +235,7 @@ fn is_firmware(p: &Path) -> bool {
     )
 }
 
-fn run(mut a: RunArgs) -> Result<u8, Fail> {
+fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<u8, Fail> {
     init_logging(&a.log)?;
     if let Some(s) = &a.script {
         if is_firmware(s) {
@@ -281,12 +299,25 @@ fn run(mut a: RunArgs) -> Result<u8, Fail> {
         };
         fail(code, e)
     })?;
-    if let Some(script) = script {
+    if a.vcd.is_some() {
+        session.machine.sys().pin_trace = Some(Vec::new());
+    }
+    let code = if a.tui {
+        pybsim::tui::run(&mut session, script.as_deref()).map_err(|e| fail(EXIT_SOFTWARE, e))?
+    } else if let Some(opts) = &profile {
+        let Some(script) = &script else {
+            return Err(fail(EXIT_USAGE, anyhow!("pybsim profile needs a script")));
+        };
+        let mut out = CrLf(std::io::stdout(), false);
+        let outcome = pybsim::profile::profile(&mut session, script, opts, &mut out)
+            .map_err(|e| fail(EXIT_SOFTWARE, e))?;
+        finish(&mut session, outcome, &cfg)
+    } else if let Some(script) = script {
         if a.serial != "stdio" {
             return Err(fail(
                 EXIT_USAGE,
                 anyhow!(
-                    "--serial {} needs no script: the console is the REPL",
+                    "--serial {} takes no script: the console is the REPL",
                     a.serial
                 ),
             ));
@@ -295,9 +326,15 @@ fn run(mut a: RunArgs) -> Result<u8, Fail> {
         let outcome = session
             .run_script(&script, &mut out)
             .map_err(|e| fail(EXIT_SOFTWARE, e))?;
-        return Ok(finish(&mut session, outcome, &cfg));
+        finish(&mut session, outcome, &cfg)
+    } else {
+        serve(&mut session, &a.serial, &cfg)?
+    };
+    if let Some(path) = &a.vcd {
+        let trace = session.machine.sys().pin_trace.take().unwrap_or_default();
+        pybsim::vcd::write(path, &trace, &session.board).map_err(|e| fail(EXIT_SOFTWARE, e))?;
     }
-    serve(&mut session, &a.serial, &cfg)
+    Ok(code)
 }
 
 /// Writes the board's CR LF line ends as LF, as a host command's output should be.
