@@ -120,7 +120,9 @@ int main(void) {
         }
 
         int ret = 0;
-        if (mounted && pyexec_mode_kind == PYEXEC_MODE_FRIENDLY_REPL) {
+        // boot.py runs after every reset; main.py only when the friendly REPL
+        // follows (a tool driving the raw REPL gets the board without it).
+        if (mounted) {
             ret = pyexec_file_if_exists("boot.py");
             if (ret & PYEXEC_FORCED_EXIT) {
                 goto soft_reset_exit;

@@ -106,7 +106,6 @@ void pyb_systick_init(void) {
 
 void pyb_dwt_init(void) {
     DEMCR |= DEMCR_TRCENA;
-    DWT_LAR = 0xc5acce55u; // unlock (harmless where the lock is not implemented)
     DWT_CYCCNT = 0;
     DWT_CTRL |= DWT_CTRL_CYCCNTENA;
 }

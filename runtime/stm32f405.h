@@ -389,7 +389,6 @@ typedef struct {
 #define DWT_CTRL                REG32(0xe0001000u)
 #define DWT_CTRL_CYCCNTENA      (1u << 0)
 #define DWT_CYCCNT              REG32(0xe0001004u)
-#define DWT_LAR                 REG32(0xe0001fb0u)
 
 // ---------------------------------------------------------------------------
 // Interrupt numbers (position in the vector table after the 16 system entries)
