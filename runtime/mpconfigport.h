@@ -46,8 +46,10 @@
 #define MICROPY_PY_OS_UNAME         (1)
 #define MICROPY_PY_OS_SYNC          (1)
 #define MICROPY_PY_OS_URANDOM       (0)
-#define MICROPY_PY_TIME_GMTIME_LOCALTIME_MKTIME (0)
-#define MICROPY_PY_TIME_TIME_TIME_NS (0)
+#define MICROPY_PY_TIME_GMTIME_LOCALTIME_MKTIME (1)
+#define MICROPY_PY_TIME_TIME_TIME_NS (1)
+#define MICROPY_PY_TIME_INCLUDEFILE "modtime_port.c"
+#define MICROPY_EPOCH_IS_1970 (0)
 #define MICROPY_PY_RANDOM_SEED_INIT_FUNC (pyb_random_seed())
 #define MICROPY_PY_MACHINE          (1)
 #define MICROPY_PY_MACHINE_INCLUDEFILE "modmachine_port.c"

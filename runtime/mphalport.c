@@ -130,6 +130,11 @@ mp_uint_t mp_hal_ticks_us(void) {
     return ms * 1000u + elapsed_cycles / (PYB_HCLK_HZ / 1000000u);
 }
 
+// Nanoseconds since 2000-01-01, counted from reset (see modtime_port.c).
+uint64_t mp_hal_time_ns(void) {
+    return (uint64_t)mp_hal_ticks_ms() * 1000000ull;
+}
+
 void mp_hal_delay_us(mp_uint_t us) {
     if (us > 10000) {
         uint32_t start = mp_hal_ticks_us();

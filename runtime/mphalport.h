@@ -46,6 +46,7 @@ static inline mp_uint_t mp_hal_ticks_cpu(void) {
 }
 
 mp_uint_t mp_hal_ticks_us(void);
+uint64_t mp_hal_time_ns(void);
 void mp_hal_delay_ms(mp_uint_t ms);
 void mp_hal_delay_us(mp_uint_t us);
 uintptr_t mp_hal_stdio_poll(uintptr_t poll_flags);
