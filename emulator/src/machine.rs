@@ -110,6 +110,9 @@ pub fn decode_fault_status(cfsr: u32, hfsr: u32) -> Vec<&'static str> {
 
 const CACHE_BITS: u32 = 15;
 
+/// How long a fault handler may run before the run ends with a guest-fault report.
+pub const FAULT_WATCH_MS: u64 = 200;
+
 #[derive(Clone)]
 struct CachedBlock {
     addr: u32,
@@ -186,6 +189,8 @@ pub struct System {
     flash_fixups: Vec<(u32, Vec<u8>)>,
     /// A fault taken whose handler may spin: kept for the report.
     last_fault: Option<(String, u32)>,
+    /// The machine state when that fault happened.
+    last_fault_report: Option<FaultReport>,
     /// Profiler or tracer watching blocks and exceptions.
     pub observer: Option<Box<dyn Observer>>,
     /// Log of (time, what) of every event and exception, when recording.
@@ -259,6 +264,7 @@ impl System {
             mmio_fault: None,
             flash_fixups: Vec::new(),
             last_fault: None,
+            last_fault_report: None,
             event_log: None,
             observer: None,
             effects: Vec::new(),
@@ -346,6 +352,23 @@ impl System {
                     self.effects = fx;
                 }
                 Target::UartRx(n) => self.uart_deliver(cpu, n, token as u8, at),
+                Target::FaultWatch => {
+                    let active = (3..=6).any(|e| self.scs.is_active(e));
+                    if active {
+                        let mut report = match self.last_fault_report.take() {
+                            Some(r) => r,
+                            None => self.report(cpu, "fault".into(), cpu.pc()),
+                        };
+                        report.what = format!(
+                            "{} (the firmware's fault handler did not return)",
+                            report.what
+                        );
+                        // Status registers as the handler left them.
+                        report.cfsr = self.scs.cfsr;
+                        report.hfsr = self.scs.hfsr;
+                        self.stop(cpu, Exit::Fault(Box::new(report)));
+                    }
+                }
                 Target::SliceEnd | Target::Stimulus => {}
             }
         }
@@ -552,6 +575,40 @@ impl System {
             }
             work.extend(more.into_iter().map(|e| (ei, e)));
         }
+    }
+
+    /// Gives every EXTI line 0-15 the level of the pin SYSCFG_EXTICR selects for it, as
+    /// the line's input multiplexer does (after a remap or a reset).
+    fn sync_exti(&mut self, cpu: &mut CpuRef) {
+        let (Some(ei), Some(si)) = (self.exti_idx, self.syscfg_idx) else {
+            return;
+        };
+        let mut levels = [false; 16];
+        for (line, lv) in levels.iter_mut().enumerate() {
+            let port = {
+                let dd: &mut dyn std::any::Any = self.bus.devices[si as usize].dev.as_mut();
+                dd.downcast_mut::<Syscfg>().map(|s| s.exti_port(line as u8))
+            };
+            let Some(gi) = port.and_then(|p| self.gpio_idx.get(p as usize).copied().flatten())
+            else {
+                continue;
+            };
+            let dd: &mut dyn std::any::Any = self.bus.devices[gi as usize].dev.as_mut();
+            if let Some(g) = dd.downcast_mut::<Gpio>() {
+                *lv = g.idr() & (1 << line) != 0;
+            }
+        }
+        let mut fx = Vec::new();
+        {
+            let mut ctx = Ctx::new(self.now, self.clocks, &mut fx);
+            let dd: &mut dyn std::any::Any = self.bus.devices[ei as usize].dev.as_mut();
+            if let Some(x) = dd.downcast_mut::<Exti>() {
+                for (line, lv) in levels.iter().enumerate() {
+                    x.input(&mut ctx, line as u8, *lv);
+                }
+            }
+        }
+        self.apply_effects(cpu, ei, &mut fx);
     }
 
     /// Drives pin `pin` of port `port` from outside (stimuli, switch), or releases it.
@@ -813,6 +870,9 @@ impl System {
     fn fault(&mut self, cpu: &mut CpuRef, exc: u32, what: String, ret: u32) {
         self.log(|| format!("fault {exc}: {what}"));
         self.last_fault = Some((what.clone(), ret));
+        let mut at_fault = self.report(cpu, what.clone(), ret);
+        at_fault.regs[15] = ret;
+        self.last_fault_report = Some(at_fault);
         let exec = self.scs.exec_priority(Self::masks(cpu));
         let mut target = exc;
         if exc != scs::EXC_HARDFAULT
@@ -825,6 +885,11 @@ impl System {
             self.lockup(cpu, what);
             return;
         }
+        // A handler that reports the fault and never returns (prints, blinks, spins)
+        // ends the run after FAULT_WATCH of board time, with the fault's report.
+        let watch = self.now + self.clocks.sysclk as u64 / 1000 * FAULT_WATCH_MS;
+        self.sched.schedule(Target::FaultWatch, 0, watch);
+        self.refresh_deadline();
         self.scs.activate(target);
         self.scs.deactivate(target); // enter() sets it active again
         self.enter(cpu, target, ret);
@@ -1023,7 +1088,12 @@ impl System {
             self.bus.write(&mut ctx, addr, size, value)
         };
         match r {
-            Ok(idx) => self.apply_effects(cpu, idx, &mut fx),
+            Ok(idx) => {
+                self.apply_effects(cpu, idx, &mut fx);
+                if Some(idx) == self.syscfg_idx {
+                    self.sync_exti(cpu);
+                }
+            }
             Err(_) => {
                 // Writes are buffered on silicon: the error is imprecise.
                 self.scs.cfsr |= scs::CFSR_IMPRECISERR;
@@ -1611,6 +1681,7 @@ impl Machine {
                 let mut mine = std::mem::take(&mut fx);
                 s.apply_effects(cpu, i as u16, &mut mine);
             }
+            s.sync_exti(cpu);
             s.refresh_deadline();
             let sp = cpu.read_u32(0).unwrap_or(0);
             let pc = cpu.read_u32(4).unwrap_or(0);

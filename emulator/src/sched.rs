@@ -19,6 +19,8 @@ pub enum Target {
     SliceEnd,
     /// Host stimuli (button, pins, input) due at this time.
     Stimulus,
+    /// A fault handler still running long after the fault: the firmware gave up.
+    FaultWatch,
 }
 
 #[derive(Debug, Default)]

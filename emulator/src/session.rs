@@ -16,6 +16,20 @@ use crate::machine::{decode_fault_status, Exit, FaultReport, Machine};
 /// Cycles between two points where host input may enter.
 pub const SLICE_CYCLES: u64 = 100_000;
 
+/// The files a Pyboard's flash filesystem holds when new: a boot.py importing the
+/// hardware modules (so the REPL's globals start as on a real board) and an empty
+/// main.py.
+pub const DEFAULT_FILES: [(&str, &[u8]); 2] = [
+    (
+        "boot.py",
+        b"# boot.py: runs at every reset, before main.py\nimport machine\nimport pyb\n",
+    ),
+    (
+        "main.py",
+        b"# main.py: runs after boot.py; put your program here\n",
+    ),
+];
+
 /// Where the flash filesystem lives (sectors 1-4).
 pub const FS_BASE: u32 = 0x0800_4000;
 
@@ -125,7 +139,7 @@ impl Session {
         // the firmware would spend seconds of board time formatting.
         let img = match &cfg.fs {
             Some(dir) => pybsim_fsimage::build_image(dir),
-            None => pybsim_fsimage::empty_image(),
+            None => pybsim_fsimage::image_with_files(&DEFAULT_FILES),
         }
         .map_err(|source| SessionError::Fs {
             path: cfg.fs.clone().unwrap_or_default(),

@@ -289,6 +289,35 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Builds an image holding the given files in its root directory, in the order given.
+pub fn image_with_files(files: &[(&str, &[u8])]) -> Result<Vec<u8>, FsImageError> {
+    let mut cursor = Cursor::new(empty_image()?);
+    {
+        let fs =
+            FileSystem::new(&mut cursor, fs_options()).map_err(|source| FsImageError::Write {
+                path: "/".into(),
+                source,
+            })?;
+        for (name, data) in files {
+            let path = Path::new(name);
+            check_name(name).map_err(|reason| FsImageError::BadName {
+                path: path.to_path_buf(),
+                reason,
+            })?;
+            let write_err = |source: io::Error| write_error(&fs, path, source);
+            let mut file = fs.root_dir().create_file(name).map_err(write_err)?;
+            file.truncate().map_err(write_err)?;
+            file.write_all(data).map_err(write_err)?;
+            file.flush().map_err(write_err)?;
+        }
+        fs.unmount().map_err(|source| FsImageError::Write {
+            path: "/".into(),
+            source,
+        })?;
+    }
+    Ok(cursor.into_inner())
+}
+
 fn copy_dir<T: ReadWriteSeek>(
     fs: &FileSystem<T>,
     target: &Dir<'_, T>,
