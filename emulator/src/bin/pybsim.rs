@@ -237,6 +237,14 @@ fn is_firmware(p: &Path) -> bool {
 
 fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<u8, Fail> {
     init_logging(&a.log)?;
+    let max_ns = match &a.max_time {
+        Some(t) => Some(
+            pybsim_boards::parse_duration(t)
+                .map_err(|e| fail(EXIT_USAGE, anyhow!("--max-time: {e}")))?
+                .to_nanos(168_000_000),
+        ),
+        None => None,
+    };
     if let Some(s) = &a.script {
         if is_firmware(s) {
             if a.firmware.is_some() {
@@ -274,14 +282,6 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
             ));
         }
     }
-    let max_ns = match &a.max_time {
-        Some(t) => Some(
-            pybsim_boards::parse_duration(t)
-                .map_err(|e| fail(EXIT_USAGE, anyhow!("--max-time: {e}")))?
-                .to_nanos(168_000_000),
-        ),
-        None => None,
-    };
     let cfg = SessionConfig {
         board: a.board.clone(),
         firmware,

@@ -1,0 +1,280 @@
+//! End-to-end tests of the `pybsim` command with the default runtime firmware: every
+//! exit status, bad inputs, the serial modes. They need .cache/firmware/firmware.elf
+//! (scripts/setup.sh builds it); without it they say so and pass vacuously only on a
+//! developer machine: CI always builds the firmware first.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn firmware() -> Option<PathBuf> {
+    let f = repo().join(".cache/firmware/firmware.elf");
+    if f.exists() {
+        Some(f)
+    } else {
+        eprintln!("note: {} is missing (run scripts/setup.sh); skipping", f.display());
+        None
+    }
+}
+
+fn pybsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pybsim"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn pybsim")
+}
+
+fn script(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pybsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn scenario(name: &str) -> String {
+    let local = repo().join("tests/scenarios").join(name);
+    let p = if local.exists() {
+        local
+    } else {
+        repo().join("../shared/scenarios").join(name)
+    };
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_script_runs_and_exits_0() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script("hello.py", "import sys, os\nprint('hi', 6 * 7)\nprint(sys.platform)\nprint(os.uname().machine)\n");
+    let o = pybsim(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "hi 42\npyboard\nPYBv1.1 with STM32F405RG\n");
+}
+
+#[test]
+fn an_uncaught_exception_exits_1_with_its_traceback() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script("raise.py", "print('before')\nraise ValueError('bad value')\n");
+    let o = pybsim(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert!(out.starts_with("before\n"), "{out}");
+    assert!(out.contains("ValueError: bad value"), "{out}");
+    assert!(out.contains("Traceback"), "{out}");
+}
+
+#[test]
+fn a_syntax_error_exits_1() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script("syntax.py", "x = (\n");
+    let o = pybsim(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stdout).contains("SyntaxError"), "{}", text(&o.stdout));
+}
+
+#[test]
+fn a_guest_fault_exits_2_with_a_symbolized_report() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script("fault.py", "import machine\nprint(machine.mem32[0x60000000])\n");
+    let o = pybsim(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("guest fault: bus error: nothing answers at 0x60000000"), "{err}");
+    assert!(err.contains("BFAR = 0x60000000"), "{err}");
+    assert!(err.contains("PRECISERR"), "{err}");
+    assert!(err.contains("machine_mem"), "backtrace with symbols: {err}");
+}
+
+#[test]
+fn a_script_that_never_ends_stops_at_max_time_with_3() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script("forever.py", "print('spinning')\nwhile True:\n    pass\n");
+    let o = pybsim(&["run", "--max-time", "300ms", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(text(&o.stdout), "spinning\n");
+    assert!(text(&o.stderr).contains("budget exceeded (--max-time 300ms)"), "{}", text(&o.stderr));
+    let o = pybsim(&["run", "--max-cycles", "5_000_000", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(text(&o.stderr).contains("--max-cycles 5000000"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_corrupt_firmware_file_is_named_and_exits_65() {
+    let s = script("x.py", "print(1)\n");
+    let bad = script("corrupt.elf", "\x7fELF\x01\x01\x01garbage");
+    let o = pybsim(&["run", "--firmware", bad.to_str().unwrap(), s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("corrupt.elf"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one-line reason: {err}");
+    let junk = script("junk.bin", &"\u{ff}".repeat(64));
+    let o = pybsim(&["run", "--firmware", junk.to_str().unwrap(), s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(65));
+    assert!(text(&o.stderr).contains("junk.bin"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_board_file_with_a_typo_gives_file_line_and_column() {
+    let good = std::fs::read_to_string(repo().join("boards/pybv11.ron")).unwrap();
+    let bad = good.replacen("hse_hz", "hse_hzz", 1);
+    let line = bad.lines().position(|l| l.contains("hse_hzz")).unwrap() + 1;
+    let b = script("typo.ron", &bad);
+    let s = script("y.py", "print(1)\n");
+    let fw = firmware().unwrap_or_else(|| repo().join("emulator/Cargo.toml"));
+    let o = pybsim(&[
+        "run",
+        "--board",
+        b.to_str().unwrap(),
+        "--firmware",
+        fw.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains(&format!("typo.ron:{line}:")), "{err}");
+    assert!(err.contains("hse_hzz"), "{err}");
+}
+
+#[test]
+fn missing_files_exit_66_and_bad_options_64() {
+    let o = pybsim(&["run", "/nonexistent/script.py"]);
+    assert_eq!(o.status.code(), Some(66));
+    assert!(text(&o.stderr).contains("/nonexistent/script.py"));
+    let o = pybsim(&["run", "--firmware", "/nonexistent/fw.elf", "/nonexistent/s.py"]);
+    assert_eq!(o.status.code(), Some(66));
+    let o = pybsim(&["run", "--bogus-option"]);
+    assert_eq!(o.status.code(), Some(64));
+    let o = pybsim(&["run", "--max-time", "ten seconds", "x.py"]);
+    assert_eq!(o.status.code(), Some(64));
+    if firmware().is_some() {
+        let s = script("z.py", "print(1)\n");
+        let o = pybsim(&["run", "--wire", "Y1:Q99", s.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(64), "{}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("Q99"), "{}", text(&o.stderr));
+    }
+}
+
+#[test]
+fn the_same_script_gives_the_same_output_and_cycles_every_run() {
+    if firmware().is_none() {
+        return;
+    }
+    let s4 = scenario("s04_emitters.py");
+    let a = pybsim(&["run", &s4]);
+    let b = pybsim(&["run", &s4]);
+    assert_eq!(a.status.code(), Some(0));
+    assert_eq!(a.stdout, b.stdout);
+    let out = text(&a.stdout);
+    let cycles: Vec<u64> = out
+        .lines()
+        .map(|l| l.split_whitespace().last().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(cycles.len(), 3, "{out}");
+    assert!(cycles[2] < cycles[1] && cycles[1] < cycles[0], "viper < native < bytecode: {out}");
+}
+
+#[test]
+fn uart_loopback_through_a_wire() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = scenario("s09_uart_readinto.py");
+    let o = pybsim(&["run", "--wire", "Y1:Y2", &s]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o.stdout).starts_with("read 8 b'pyboard!'\n"), "{}", text(&o.stdout));
+    // Without the wire nothing arrives: readinto times out.
+    let o = pybsim(&["run", &s]);
+    assert!(!text(&o.stdout).starts_with("read 8 b'pyboard!'"), "{}", text(&o.stdout));
+}
+
+#[test]
+fn stimuli_press_the_switch_and_its_callback_runs() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script(
+        "switch.py",
+        "import pyb\nsw = pyb.Switch()\nn = []\nsw.callback(lambda: n.append(1))\n\
+         print(sw.value())\npyb.delay(300)\nprint(sw.value())\npyb.delay(300)\nprint(sw.value(), len(n))\n",
+    );
+    let st = script(
+        "press.ron",
+        "Stimuli(events: [PressSwitch(at: \"200ms\"), ReleaseSwitch(at: \"400ms\")])\n",
+    );
+    let o = pybsim(&["run", "--stimuli", st.to_str().unwrap(), s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "False\nTrue\nFalse 1\n");
+}
+
+#[test]
+fn serial_stdio_serves_the_repl_to_a_pipe() {
+    let Some(fw) = firmware() else { return };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pybsim"))
+        .args(["run", fw.to_str().unwrap(), "--serial", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"print(6 * 7)\r")
+        .unwrap();
+    drop(child.stdin.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = text(&o.stdout);
+    assert!(out.contains(">>> print(6 * 7)\r\n42\r\n"), "{out:?}");
+}
+
+#[test]
+fn serial_pty_announces_its_device_like_qemu() {
+    let Some(fw) = firmware() else { return };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pybsim"))
+        .args(["run", "--firmware", fw.to_str().unwrap(), "--serial", "pty"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        line.starts_with("char device redirected to /dev/pts/") && line.ends_with(" (label serial0)\n"),
+        "{line:?}"
+    );
+}
+
+#[test]
+fn boards_lists_both_pyboards() {
+    let o = pybsim(&["boards"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = text(&o.stdout);
+    assert!(out.contains("pybv11: PYBv1.1 (STM32F405RG)"), "{out}");
+    assert!(out.contains("pybv10: PYBv1.0"), "{out}");
+    assert!(out.contains("X1=A0"), "{out}");
+    assert!(out.contains("HSE 8000000 Hz"), "v1.0 has an 8 MHz crystal: {out}");
+}
