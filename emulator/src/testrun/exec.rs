@@ -1,0 +1,399 @@
+//! Runs one test script on a freshly booted board and measures its cycles.
+//!
+//! The protocol is the one of [`Session::run_script`] (friendly prompt, Ctrl-A, the
+//! script and Ctrl-D, "OK", stdout up to EOT, the exception text up to EOT), driven here
+//! slice by slice so the runner can also stop a board whose firmware reported a fault
+//! and went to sleep forever, and apply budgets that count from the script's start.
+//!
+//! Counted cycles: from the moment the firmware writes the raw REPL's "OK" (it has read
+//! the whole script and starts compiling it) to the moment it writes the final EOT
+//! (after the script's output and its traceback, if any). Both moments are taken
+//! exactly, at the entry of the firmware's `mp_hal_stdout_tx_strn`, by a block
+//! observer; boot time, the transfer of the script and the slice boundaries do not
+//! move the count. A firmware without that symbol is measured at slice boundaries
+//! (100 000 cycles) instead, and the result says so.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::cpu::{CpuRef, Reg};
+use crate::machine::{decode_fault_status, Observer};
+use crate::session::{Outcome, Session, SessionConfig};
+
+/// Cycles the firmware may take to reach its REPL prompt.
+pub const BOOT_CYCLES: u64 = 1_680_000_000;
+
+/// Slices a firmware that reported a fatal error may go on printing before it is
+/// stopped.
+const FATAL_SLICES: u32 = 50;
+
+/// The firmware function every console write goes through.
+const TX_SYMBOL: &str = "mp_hal_stdout_tx_strn";
+
+/// Budgets of one run, counted from the script's start.
+#[derive(Debug, Clone, Default)]
+pub struct Budgets {
+    pub max_cycles: Option<u64>,
+    pub max_ns: Option<u64>,
+    /// How to name the time budget in messages (e.g. "max-time 2s").
+    pub max_time_text: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum End {
+    /// The script ended normally.
+    Done,
+    /// The script raised an uncaught exception (its traceback is in the output).
+    Exception,
+    /// The guest faulted; the report is in `RunResult::fault`.
+    Fault,
+    /// A budget ran out; says which.
+    Budget(String),
+    /// The firmware ended through semihosting.
+    Exit(i32),
+    /// The CPU sleeps with nothing left that could wake it.
+    Halted,
+    /// The board could not be built or run.
+    Error(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub end: End,
+    /// What the script printed (stdout, then the traceback), plus whatever the firmware
+    /// printed after a stop.
+    pub output: Vec<u8>,
+    /// Counted cycles (see the module documentation) when the script got to run: the
+    /// whole count when it ended, the count so far when it was stopped.
+    pub cycles: Option<u64>,
+    /// False when the count is only good to a slice.
+    pub cycles_exact: bool,
+    /// Virtual time of the whole session (boot included), in ns.
+    pub board_ns: u64,
+    /// The fault report, for [`End::Fault`].
+    pub fault: Option<String>,
+}
+
+/// Console writes with their virtual time, shared by the observer and the driver.
+type TxLog = Rc<RefCell<Vec<(u64, Vec<u8>)>>>;
+
+/// Timestamps of console writes, taken at the entry of the firmware's TX function.
+struct TxClock {
+    entry: u32,
+    log: TxLog,
+}
+
+impl Observer for TxClock {
+    fn block(&mut self, cpu: &CpuRef, addr: u32, _cycles: u64, now: u64) {
+        if addr != self.entry {
+            return;
+        }
+        let len = cpu.reg(Reg::R1).min(256) as usize;
+        let mut buf = vec![0u8; len];
+        if cpu.read_mem(cpu.reg(Reg::R0), &mut buf).is_err() {
+            buf.clear();
+        }
+        self.log.borrow_mut().push((now, buf));
+    }
+}
+
+enum Stop {
+    Outcome(Outcome),
+    /// The firmware's fault handler (or fatal error path) ran and went quiet.
+    Fatal(String),
+    Budget(String),
+}
+
+struct Driver {
+    s: Session,
+    pending: Vec<u8>,
+    log: TxLog,
+    exact: bool,
+    /// Virtual ns when the script was sent, once it was.
+    start_ns: Option<u64>,
+    budgets: Budgets,
+    /// What the machine's cycle budget stands for.
+    cycle_budget_text: String,
+    /// A fatal error seen: its description and the slices since.
+    fatal: Option<(String, u32)>,
+}
+
+const FAULT_EXCEPTIONS: [(u32, &str); 5] = [
+    (3, "HardFault"),
+    (4, "MemManage"),
+    (5, "BusFault"),
+    (6, "UsageFault"),
+    (2, "NMI"),
+];
+
+impl Driver {
+    fn step(&mut self) -> Option<Stop> {
+        let r = self.s.step();
+        let out = self.s.take_output();
+        let quiet = out.is_empty();
+        let seen = self.pending.len().saturating_sub(32);
+        self.pending.extend_from_slice(&out);
+        if let Some(o) = r {
+            if o == Outcome::Budget {
+                return Some(Stop::Budget(self.cycle_budget_text.clone()));
+            }
+            return Some(Stop::Outcome(o));
+        }
+        if let Some((what, n)) = &mut self.fatal {
+            *n += 1;
+            if quiet || *n >= FATAL_SLICES {
+                return Some(Stop::Fatal(what.clone()));
+            }
+        } else if let Some(what) = self.fatal_state(seen) {
+            self.fatal = Some((what, 0));
+        }
+        if let (Some(start), Some(max)) = (self.start_ns, self.budgets.max_ns) {
+            if self.s.virtual_ns().saturating_sub(start) >= max {
+                return Some(Stop::Budget(self.budgets.max_time_text.clone()));
+            }
+        }
+        None
+    }
+
+    /// A fault exception active, or the firmware's fatal error text in new output.
+    fn fatal_state(&mut self, seen: usize) -> Option<String> {
+        {
+            let sys = self.s.machine.sys();
+            for (exc, name) in FAULT_EXCEPTIONS {
+                if sys.scs.is_active(exc) {
+                    return Some(name.to_string());
+                }
+            }
+        }
+        let new = &self.pending[seen..];
+        for marker in [&b"FATAL ERROR:"[..], b"FATAL: uncaught exception"] {
+            if find(new, marker).is_some() {
+                return Some(
+                    String::from_utf8_lossy(marker)
+                        .trim_end_matches(':')
+                        .to_string(),
+                );
+            }
+        }
+        None
+    }
+
+    /// Runs until `pat` is pending; returns what came before it and drops `pat`.
+    fn wait_for(&mut self, pat: &[u8]) -> Result<Vec<u8>, Stop> {
+        loop {
+            if let Some(i) = find(&self.pending, pat) {
+                let rest = self.pending.split_off(i + pat.len());
+                let mut before = std::mem::replace(&mut self.pending, rest);
+                before.truncate(i);
+                return Ok(before);
+            }
+            if let Some(stop) = self.step() {
+                return Err(stop);
+            }
+        }
+    }
+
+    /// Time of the first logged write that is exactly `bytes`, or of the last one that
+    /// contains `byte`.
+    fn first_write(&self, bytes: &[u8]) -> Option<u64> {
+        self.log
+            .borrow()
+            .iter()
+            .find(|(_, b)| b == bytes)
+            .map(|(t, _)| *t)
+    }
+
+    fn last_write_with(&self, byte: u8) -> Option<u64> {
+        self.log
+            .borrow()
+            .iter()
+            .rev()
+            .find(|(_, b)| b.contains(&byte))
+            .map(|(t, _)| *t)
+    }
+
+    fn describe_fatal(&mut self, what: &str, output: &[u8]) -> String {
+        let (cfsr, hfsr, bfar, mmfar) = {
+            let sys = self.s.machine.sys();
+            (sys.scs.cfsr, sys.scs.hfsr, sys.scs.bfar, sys.scs.mmfar)
+        };
+        let mut s = String::new();
+        if FAULT_EXCEPTIONS.iter().any(|(_, n)| *n == what) {
+            s.push_str(&format!(
+                "guest fault: the firmware's {what} handler ran; it printed its report (in the output) and sleeps for good\n"
+            ));
+            s.push_str(&format!(
+                "  CFSR = {cfsr:#010x}  HFSR = {hfsr:#010x}  BFAR = {bfar:#010x}  MMFAR = {mmfar:#010x}\n"
+            ));
+            for d in decode_fault_status(cfsr, hfsr) {
+                s.push_str(&format!("  - {d}\n"));
+            }
+        } else {
+            s.push_str(&format!(
+                "guest fault: the firmware stopped with \"{what}\" (its report is in the output)\n"
+            ));
+        }
+        // The stacked PC and LR the firmware printed, with symbol names.
+        let text = String::from_utf8_lossy(output).into_owned();
+        for reg in ["PC", "LR"] {
+            let key = format!("  {reg} 0x");
+            if let Some(line) = text.lines().find(|l| l.starts_with(&key)) {
+                let hex = line[key.len()..].split_whitespace().next().unwrap_or("");
+                if let Ok(a) = u32::from_str_radix(hex, 16) {
+                    let name = match self.s.image.symbols.lookup(a) {
+                        Some((n, off)) => format!(" {n}+{off:#x}"),
+                        None => String::new(),
+                    };
+                    s.push_str(&format!(
+                        "  stacked {} = {a:#010x}{name}\n",
+                        reg.to_lowercase()
+                    ));
+                }
+            }
+        }
+        s.push_str(&format!("  stopped at cycle {}\n", self.s.machine.now()));
+        s
+    }
+}
+
+fn find(hay: &[u8], pat: &[u8]) -> Option<usize> {
+    if pat.is_empty() || hay.len() < pat.len() {
+        return None;
+    }
+    hay.windows(pat.len()).position(|w| w == pat)
+}
+
+/// Boots a board made from `cfg` and runs `script` on it.
+pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunResult {
+    let mut result = RunResult {
+        end: End::Done,
+        output: Vec::new(),
+        cycles: None,
+        cycles_exact: false,
+        board_ns: 0,
+        fault: None,
+    };
+    let mut cfg = cfg.clone();
+    cfg.max_cycles = None;
+    cfg.max_ns = None;
+    let session = match Session::new(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            result.end = End::Error(e.to_string());
+            return result;
+        }
+    };
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut d = Driver {
+        s: session,
+        pending: Vec::new(),
+        log: log.clone(),
+        exact: false,
+        start_ns: None,
+        budgets: budgets.clone(),
+        cycle_budget_text: format!(
+            "the firmware did not reach its REPL within {BOOT_CYCLES} cycles"
+        ),
+        fatal: None,
+    };
+    if let Some(sym) = d.s.image.symbols.by_name(TX_SYMBOL) {
+        let entry = sym.addr & !1;
+        d.s.machine.sys().observer = Some(Box::new(TxClock { entry, log }));
+        d.exact = true;
+    }
+    d.s.machine.set_budget(BOOT_CYCLES);
+    let mut t_ok = None;
+    let r = drive(&mut d, script, &mut result, &mut t_ok);
+    match r {
+        Ok(end) => result.end = end,
+        Err(stop) => {
+            // Whatever the firmware printed after the stop belongs to the output.
+            result.output.append(&mut d.pending);
+            match stop {
+                Stop::Outcome(Outcome::Fault(rep)) => {
+                    result.end = End::Fault;
+                    result.fault = Some(d.s.describe_fault(&rep));
+                }
+                Stop::Outcome(Outcome::Exit(c)) => result.end = End::Exit(c),
+                Stop::Outcome(Outcome::Halted) => result.end = End::Halted,
+                Stop::Outcome(Outcome::Budget) => {
+                    result.end = End::Budget(d.cycle_budget_text.clone())
+                }
+                Stop::Outcome(Outcome::Done | Outcome::Exception) => result.end = End::Done,
+                Stop::Fatal(what) => {
+                    result.end = End::Fault;
+                    result.fault = Some(d.describe_fatal(&what, &result.output));
+                }
+                Stop::Budget(which) => result.end = End::Budget(which),
+            }
+            if let Some(t) = t_ok {
+                result.cycles = Some(d.s.machine.now().saturating_sub(t));
+            }
+        }
+    }
+    // Stop observing before the session goes.
+    d.s.machine.sys().observer = None;
+    result.board_ns = d.s.virtual_ns();
+    result
+}
+
+fn drive(
+    d: &mut Driver,
+    script: &[u8],
+    result: &mut RunResult,
+    t_ok: &mut Option<u64>,
+) -> Result<End, Stop> {
+    d.wait_for(b">>> ")?;
+    d.s.machine.console_input(b"\r\x01");
+    d.wait_for(b"raw REPL; CTRL-B to exit\r\n>")?;
+    // From here on the budgets count.
+    d.log.borrow_mut().clear();
+    d.start_ns = Some(d.s.virtual_ns());
+    d.s.machine.set_budget(u64::MAX);
+    d.cycle_budget_text = String::new();
+    let mut payload = script.to_vec();
+    payload.push(0x04);
+    d.s.machine.console_input(&payload);
+    let before = d.wait_for(b"OK")?;
+    if !before.is_empty() {
+        // The raw REPL answers "OK" at once; anything else is the firmware talking.
+        result.output.extend_from_slice(&before);
+    }
+    let t = match d.first_write(b"OK") {
+        Some(t) if d.exact => t,
+        _ => {
+            d.exact = false;
+            d.s.machine.now()
+        }
+    };
+    *t_ok = Some(t);
+    if let Some(max) = d.budgets.max_cycles {
+        d.s.machine.set_budget(t.saturating_add(max));
+        d.cycle_budget_text = format!("max-cycles {}", super::group(max));
+    }
+    let out = d.wait_for(b"\x04")?;
+    result.output.extend_from_slice(&out);
+    let err = d.wait_for(b"\x04")?;
+    result.output.extend_from_slice(&err);
+    let t_end = match d.last_write_with(0x04) {
+        Some(t) if d.exact => t,
+        _ => {
+            d.exact = false;
+            d.s.machine.now()
+        }
+    };
+    let cycles = t_end.saturating_sub(t);
+    result.cycles = Some(cycles);
+    result.cycles_exact = d.exact;
+    if let Some(max) = d.budgets.max_cycles {
+        if cycles > max {
+            return Ok(End::Budget(format!("max-cycles {}", super::group(max))));
+        }
+    }
+    Ok(if err.is_empty() {
+        End::Done
+    } else {
+        End::Exception
+    })
+}

@@ -1,0 +1,4 @@
+# Passes: prints what pass.py.exp holds.
+print("hello", 6 * 7)
+for i in range(3):
+    print("line", i)

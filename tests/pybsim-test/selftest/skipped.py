@@ -1,0 +1,2 @@
+# pybsim: skip needs a host on the USB port
+print("never run")
