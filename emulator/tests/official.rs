@@ -486,3 +486,76 @@ fn pybv11_runs_the_scenarios() {
     let second = run_scenarios("PYBV11", "pybv11", &dir).expect("second run");
     assert_eq!(first, second, "a second boot printed something else");
 }
+
+/// Runs the script `PYBSIM_OFFICIAL_SCRIPT` names on the official PYBV11 firmware and
+/// prints what it prints (a probe for trying things by hand; skipped without it).
+#[test]
+fn pybv11_runs_a_script_from_the_environment() {
+    let Ok(path) = std::env::var("PYBSIM_OFFICIAL_SCRIPT") else {
+        return;
+    };
+    let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
+        return;
+    };
+    let code = std::fs::read(&path).expect("script");
+    o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
+    let t0 = o.ms();
+    let (out, err) = o
+        .exec_raw(&code, 60_000.0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "== {path} ({:.1} ms virtual)\n{}{}",
+        o.ms() - t0,
+        text(&out),
+        text(&err)
+    );
+}
+
+/// Ctrl-D at the friendly prompt soft-resets (boot.py runs again and brings the REPL
+/// back on USART1); `machine.reset()` resets the whole chip through AIRCR.SYSRESETREQ
+/// and the firmware boots again from flash, keeping a file written before.
+#[test]
+fn pybv11_soft_and_hard_reset() {
+    let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
+        return;
+    };
+    o.send(b"\x04");
+    let out = o
+        .wait_for(BANNER_END, 2000.0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(text(&out).contains("MPY: soft reboot\n"), "{}", text(&out));
+    o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
+    let (out, err) = o
+        .exec_raw(
+            b"f = open('keep.txt', 'w')\nf.write('kept')\nf.close()\nimport os\nos.sync()\nprint(os.listdir())",
+            2000.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(text(&err), "");
+    assert!(text(&out).contains("keep.txt"), "{}", text(&out));
+    // The file reached the flash array, in the FAT volume at 0x0800_4000.
+    let fs = o.machine.flash()[0x4000..0x2_0000].to_vec();
+    let files = pybsim_fsimage::list_files(&fs).expect("FAT volume");
+    assert!(
+        files
+            .iter()
+            .any(|(n, d)| n.ends_with("keep.txt") && d == b"kept"),
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    o.send_paced(b"import machine\nmachine.reset()\x04")
+        .unwrap_or_else(|e| panic!("{e}"));
+    o.pending.clear();
+    o.wait_for(BANNER_END, 2000.0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
+    let (out, err) = o
+        .exec_raw(
+            b"import machine\nprint(open('keep.txt').read(), machine.reset_cause())",
+            2000.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("after machine.reset(): {}{}", text(&out), text(&err));
+    assert_eq!(text(&err), "");
+    assert!(text(&out).starts_with("kept "), "{}", text(&out));
+}
