@@ -416,3 +416,35 @@ impl<H: Host> Cpu<H> {
         &self.flash
     }
 }
+
+/// Runs a program on a bare unicorn Cortex-M4 with no hooks at all (flash at 0 and
+/// 0x0800_0000, SRAM, CCM), from its reset vector until the first exception unicorn
+/// cannot handle without hooks (the program's semihosting call at its end). For the
+/// speed benchmark's baseline: returns the wall time taken.
+pub fn bare_run(flash: &[u8]) -> Result<std::time::Duration, UcError> {
+    let mut uc = Unicorn::new(Arch::ARM, Mode::THUMB)?;
+    uc.ctl_set_cpu_model(ArmCpuModel::CORTEX_M4 as i32)?;
+    let mut buf = vec![0xFFu8; 1 << 20];
+    let n = flash.len().min(buf.len());
+    buf[..n].copy_from_slice(&flash[..n]);
+    uc.mem_map(0, 1 << 20, Prot::READ | Prot::EXEC)?;
+    uc.mem_map(0x0800_0000, 1 << 20, Prot::READ | Prot::EXEC)?;
+    uc.mem_write(0, &buf)?;
+    uc.mem_write(0x0800_0000, &buf)?;
+    uc.mem_map(0x2000_0000, 128 << 10, Prot::ALL)?;
+    uc.mem_map(0x1000_0000, 64 << 10, Prot::READ | Prot::WRITE)?;
+    // The system control space as plain memory: CPACR and friends accept writes.
+    uc.mem_map(0xE000_0000, 0x10_0000, Prot::READ | Prot::WRITE)?;
+    let sp = u32::from_le_bytes(buf[0..4].try_into().unwrap_or([0; 4]));
+    let pc = u32::from_le_bytes(buf[4..8].try_into().unwrap_or([0; 4]));
+    uc.reg_write(Reg::MSP, sp as u64)?;
+    uc.reg_write(Reg::PC, (pc | 1) as u64)?;
+    let t = std::time::Instant::now();
+    let r = uc.emu_start((pc | 1) as u64, u64::MAX, 0, 0);
+    let dt = t.elapsed();
+    let end = uc.reg_read(Reg::PC).unwrap_or(0);
+    if std::env::var_os("PYBSIM_BENCH_DEBUG").is_some() {
+        eprintln!("bare run ended: {r:?} at pc {end:#x}");
+    }
+    Ok(dt)
+}
