@@ -142,7 +142,13 @@ impl Official {
         image.validate(&load_regions()).expect("firmware fits");
         let mut machine = pybsim::board::build(&board, &wires).expect("machine");
         machine.load(&image).expect("load");
-        let fs = fs_image(files);
+        // No files at all: the filesystem sectors erased, as on a board fresh from the
+        // factory before MicroPython ever ran.
+        let fs = if files.is_empty() {
+            vec![0xFF; 0x1_C000]
+        } else {
+            fs_image(files)
+        };
         machine.write_flash(FS_BASE, &fs);
         machine.reset();
         let last_pc = trace_enabled().then(|| {
@@ -558,4 +564,40 @@ fn pybv11_soft_and_hard_reset() {
     eprintln!("after machine.reset(): {}{}", text(&out), text(&err));
     assert_eq!(text(&err), "");
     assert!(text(&out).starts_with("kept "), "{}", text(&out));
+}
+
+/// First boot on erased flash: the firmware formats its filesystem itself (flash erase and
+/// program through the flash interface, FatFs timestamps from the RTC) and writes its
+/// factory files.
+#[test]
+#[ignore = "slow: about 6 s of board time (LSE start, 19 sector erases at datasheet times) \
+            spent polling FLASH_SR, about a minute of wall time; run with --ignored"]
+fn pybv11_first_boot_creates_the_filesystem() {
+    let Some(parts) = firmware_parts("PYBV11") else {
+        return;
+    };
+    let wall = Instant::now();
+    let mut o = Official::boot("pybv11", &parts, &[]);
+    let mut names = Vec::new();
+    while o.ms() < 12_000.0 {
+        o.step().unwrap_or_else(|e| panic!("{e}"));
+        let fs = o.machine.flash()[0x4000..0x2_0000].to_vec();
+        if let Ok(files) = pybsim_fsimage::list_files(&fs) {
+            names = files.into_iter().map(|f| f.0).collect::<Vec<_>>();
+            if names.len() == 4 {
+                break;
+            }
+        }
+    }
+    eprintln!(
+        "factory filesystem after {:.1} ms virtual, {} ms wall: {names:?}",
+        o.ms(),
+        wall.elapsed().as_millis()
+    );
+    for want in ["boot.py", "main.py", "pybcdc.inf", "README.txt"] {
+        assert!(
+            names.iter().any(|n| n.eq_ignore_ascii_case(want)),
+            "{want} missing: {names:?}"
+        );
+    }
 }

@@ -10,12 +10,19 @@
 //!   No host is ever attached, so no USB event (reset, enumeration, SOF, session
 //!   request) ever sets a bit; the OTG_FS line (IRQ 67) is GAHBCFG.GINT & (GINTSTS &
 //!   GINTMSK) != 0, which stays low.
+//! - GCCFG: VBUS is never present (no host supplies it), so with VBUSASEN/VBUSBSEN set
+//!   no session ever becomes valid and with NOVBUSSENS the device simply sees no bus
+//!   activity; PWRDWN is stored (the transceiver has nobody to talk to either way).
+//! - DCTL: SDIS stored; SGINAK/CGINAK and SGONAK/CGONAK set and clear the GINSTS and
+//!   GONSTS status bits at once.
 //! - FIFO window (0x1000-0x1FFFF): reads 0, writes ignored.
 //!
-//! Not modelled:
+//! Not modelled (fields declared; a write that changes one warns once):
 //! - Any USB traffic, host mode (host registers 0x400-0x7FF read 0), OTG protocols
-//!   (SRP/HNP), VBUS sensing, the PHY power-down, power and clock gating (PCGCCTL stored),
-//!   data FIFOs. The CID product ID value is not checked against silicon.
+//!   (GOTGCTL SRP/HNP requests), the SOF output pin (GCCFG.SOFOUTEN), remote wakeup and
+//!   test modes (DCTL.RWUSIG, TCTL), the USB turnaround and timeout calibration
+//!   (GUSBCFG.TRDT, TOCAL), power and clock gating (PCGCCTL stored), data FIFOs. The CID
+//!   product ID value is not checked against silicon.
 
 use crate::device::{BusError, Ctx, Device, Size};
 use crate::regs::{f, unmodelled, Access::*, Block, Field, Reg};
@@ -38,11 +45,19 @@ pub const PCGCCTL: u32 = 0xE00;
 
 const AHBIDL: u32 = 1 << 31;
 const FHMOD: u32 = 1 << 29;
+const GINSTS: u32 = 1 << 2;
+const GONSTS: u32 = 1 << 3;
+const SGINAK: u32 = 1 << 7;
+const CGINAK: u32 = 1 << 8;
+const SGONAK: u32 = 1 << 9;
+const CGONAK: u32 = 1 << 10;
 
-const RW: &[Field] = &[f("x", 0, 32, Rw)];
-const RO: &[Field] = &[f("x", 0, 32, R)];
-const RC1: &[Field] = &[f("x", 0, 32, Rc1)];
-const UN: &[Field] = &[unmodelled("x", 0, 32, Rw)];
+/// Registers whose bits are all plain storage (masks, sizes, endpoint control).
+const RW: &[Field] = &[f("bits", 0, 32, Rw)];
+/// Status registers the model never sets (no traffic).
+const RO: &[Field] = &[f("bits", 0, 32, R)];
+/// Endpoint interrupt registers: rc_w1 flags the model never sets.
+const RC1: &[Field] = &[f("bits", 0, 32, Rc1)];
 
 const fn r(offset: u32, name: &'static str, reset: u32, fields: &'static [Field]) -> Reg {
     Reg {
@@ -54,10 +69,49 @@ const fn r(offset: u32, name: &'static str, reset: u32, fields: &'static [Field]
 }
 
 pub const REGS: &[Reg] = &[
-    r(GOTGCTL, "GOTGCTL", 0x0000_0800, UN),
+    r(
+        GOTGCTL,
+        "GOTGCTL",
+        0x0000_0800,
+        &[
+            f("SRQSCS", 0, 1, R),
+            unmodelled("SRQ", 1, 1, Rw),
+            f("HNGSCS", 8, 1, R),
+            unmodelled("HNPRQ", 9, 1, Rw),
+            unmodelled("HSHNPEN", 10, 1, Rw),
+            unmodelled("DHNPEN", 11, 1, Rw),
+            f("CIDSTS", 16, 1, R),
+            f("DBCT", 17, 1, R),
+            f("ASVLD", 18, 1, R),
+            f("BSVLD", 19, 1, R),
+        ],
+    ),
     r(0x004, "GOTGINT", 0, RC1),
-    r(GAHBCFG, "GAHBCFG", 0, RW),
-    r(GUSBCFG, "GUSBCFG", 0x0000_0A00, RW),
+    r(
+        GAHBCFG,
+        "GAHBCFG",
+        0,
+        &[
+            f("GINT", 0, 1, Rw),
+            f("TXFELVL", 7, 1, Rw),
+            f("PTXFELVL", 8, 1, Rw),
+        ],
+    ),
+    r(
+        GUSBCFG,
+        "GUSBCFG",
+        0x0000_0A00,
+        &[
+            unmodelled("TOCAL", 0, 3, Rw),
+            f("PHYSEL", 6, 1, Rw),
+            unmodelled("SRPCAP", 8, 1, Rw),
+            unmodelled("HNPCAP", 9, 1, Rw),
+            unmodelled("TRDT", 10, 4, Rw),
+            f("FHMOD", 29, 1, Rw),
+            f("FDMOD", 30, 1, Rw),
+            unmodelled("CTXPKT", 31, 1, Rw),
+        ],
+    ),
     r(
         GRSTCTL,
         "GRSTCTL",
@@ -95,14 +149,53 @@ pub const REGS: &[Reg] = &[
     r(0x024, "GRXFSIZ", 0x0000_0200, RW),
     r(0x028, "DIEPTXF0", 0x0000_0200, RW),
     r(0x02C, "HNPTXSTS", 0x0008_0200, RO),
-    r(0x038, "GCCFG", 0, UN),
+    r(
+        0x038,
+        "GCCFG",
+        0,
+        &[
+            f("PWRDWN", 16, 1, Rw),
+            f("VBUSASEN", 18, 1, Rw),
+            f("VBUSBSEN", 19, 1, Rw),
+            unmodelled("SOFOUTEN", 20, 1, Rw),
+            f("NOVBUSSENS", 21, 1, Rw),
+        ],
+    ),
     r(0x03C, "CID", 0x0000_1100, RW),
     r(0x100, "HPTXFSIZ", 0x0200_0600, RW),
     r(0x104, "DIEPTXF1", 0x0200_0400, RW),
     r(0x108, "DIEPTXF2", 0x0200_0400, RW),
     r(0x10C, "DIEPTXF3", 0x0200_0400, RW),
-    r(DCFG, "DCFG", 0x0220_0000, RW),
-    r(DCTL, "DCTL", 0, RW),
+    r(
+        DCFG,
+        "DCFG",
+        0x0220_0000,
+        &[
+            f("DSPD", 0, 2, Rw),
+            f("NZLSOHSK", 2, 1, Rw),
+            f("DAD", 4, 7, Rw),
+            f("PFIVL", 11, 2, Rw),
+            f("reserved", 21, 1, R),
+            f("reserved", 25, 1, R),
+        ],
+    ),
+    r(
+        DCTL,
+        "DCTL",
+        0,
+        &[
+            unmodelled("RWUSIG", 0, 1, Rw),
+            f("SDIS", 1, 1, Rw),
+            f("GINSTS", 2, 1, R),
+            f("GONSTS", 3, 1, R),
+            unmodelled("TCTL", 4, 3, Rw),
+            f("SGINAK", 7, 1, W),
+            f("CGINAK", 8, 1, W),
+            f("SGONAK", 9, 1, W),
+            f("CGONAK", 10, 1, W),
+            f("POPRGDNE", 11, 1, Rw),
+        ],
+    ),
     r(DSTS, "DSTS", 0x0000_0010, RO),
     r(0x810, "DIEPMSK", 0, RW),
     r(0x814, "DOEPMSK", 0, RW),
@@ -139,7 +232,16 @@ pub const REGS: &[Reg] = &[
     r(0xB60, "DOEPCTL3", 0, RW),
     r(0xB68, "DOEPINT3", 0, RC1),
     r(0xB70, "DOEPTSIZ3", 0, RW),
-    r(PCGCCTL, "PCGCCTL", 0, UN),
+    r(
+        PCGCCTL,
+        "PCGCCTL",
+        0,
+        &[
+            unmodelled("STPPCLK", 0, 1, Rw),
+            unmodelled("GATEHCLK", 1, 1, Rw),
+            f("PHYSUSP", 4, 1, R),
+        ],
+    ),
 ];
 
 pub struct OtgFs {
@@ -205,6 +307,23 @@ impl Device for OtgFs {
                 let host = w.new & FHMOD != 0;
                 self.regs.set_bits(GINTSTS, 1, host);
             }
+            DCTL => {
+                // The global NAK requests take effect at once (no packet in flight).
+                let mut v = w.new & !(SGINAK | CGINAK | SGONAK | CGONAK);
+                if w.val & SGINAK != 0 {
+                    v |= GINSTS;
+                }
+                if w.val & CGINAK != 0 {
+                    v &= !GINSTS;
+                }
+                if w.val & SGONAK != 0 {
+                    v |= GONSTS;
+                }
+                if w.val & CGONAK != 0 {
+                    v &= !GONSTS;
+                }
+                self.regs.set(DCTL, v);
+            }
             _ => {}
         }
         self.update_irq(ctx);
@@ -252,5 +371,24 @@ mod tests {
         assert_eq!(b.read32(DSTS), 0x10);
         assert_eq!(b.read32(0x1000), 0);
         b.write32(0x1000, 5);
+        // VBUS sensing on, soft disconnect off: still no session, no interrupt.
+        b.write32(0x038, 0x9_0000);
+        let dcfg = b.read32(DCFG);
+        b.write32(DCFG, dcfg | 3);
+        assert_eq!(b.read32(DCFG), 0x0220_0003, "reserved reset bits stay");
+        b.write32(DCTL, 2);
+        b.write32(DCTL, 0);
+        assert!(!b.irq(IRQ_OTG_FS));
+    }
+
+    #[test]
+    fn global_nak_requests_set_and_clear_their_status() {
+        let mut b = FakeBus::new(OtgFs::new(), Clocks::RESET);
+        b.write32(DCTL, SGINAK | SGONAK);
+        assert_eq!(b.read32(DCTL), GINSTS | GONSTS, "set/clear bits read 0");
+        b.write32(DCTL, GINSTS | GONSTS | CGINAK);
+        assert_eq!(b.read32(DCTL), GONSTS);
+        b.write32(DCTL, CGONAK | 2);
+        assert_eq!(b.read32(DCTL), 2);
     }
 }
