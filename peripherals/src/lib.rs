@@ -11,19 +11,27 @@
 //! effects and fires scheduled events in order.
 
 pub mod console;
+pub mod dac;
 pub mod device;
+pub mod dma;
 pub mod exti;
 pub mod flash;
 pub mod gpio;
+pub mod i2c;
+pub mod iwdg;
 pub mod otg_fs;
 pub mod pwr;
 pub mod rcc;
 pub mod regs;
 pub mod rng;
 pub mod rtc;
+pub mod sdio;
+pub mod spi;
+pub mod stub;
 pub mod syscfg;
 pub mod testing;
 pub mod timer;
 pub mod usart;
+pub mod wwdg;
 
 pub use device::{BusError, Clocks, Ctx, Device, Effect, Size};
