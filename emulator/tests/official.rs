@@ -601,3 +601,44 @@ fn pybv11_first_boot_creates_the_filesystem() {
         );
     }
 }
+
+/// `machine.WDT` resets the board when not fed, and the firmware then reports a
+/// watchdog reset (needs the IWDG model mounted; skipped with a note otherwise).
+#[test]
+fn pybv11_watchdog_resets_the_board() {
+    let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
+        return;
+    };
+    let mounted = o
+        .machine
+        .sys()
+        .bus
+        .get_mut::<pybsim_peripherals::iwdg::Iwdg>("IWDG")
+        .is_some();
+    if !mounted {
+        eprintln!("note: the board does not mount the IWDG model yet; skipped");
+        return;
+    }
+    o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
+    let (out, err) = o
+        .exec_raw(
+            b"import machine\nw = machine.WDT(timeout=500)\nw.feed()\nprint('armed')",
+            1000.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((text(&out), text(&err)), ("armed\n".into(), String::new()));
+    let t0 = o.ms();
+    o.pending.clear();
+    match o.wait_for(BANNER_END, 2000.0) {
+        Ok(_) => eprintln!("watchdog reset after {:.1} ms", o.ms() - t0),
+        Err(e) => panic!("no reset by the watchdog: {e}"),
+    }
+    o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
+    let (out, _) = o
+        .exec_raw(
+            b"import machine\nprint(machine.reset_cause() == machine.WDT_RESET)",
+            1000.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("reset_cause() == WDT_RESET: {}", text(&out));
+}

@@ -22,7 +22,7 @@ pub const REGS: &[Reg] = &[
         reset: 0x0,
         fields: &[
             unmodelled("EN1", 0, 1, Rw),
-            unmodelled("BOFF1", 1, 1, Rw),
+            f("BOFF1", 1, 1, Rw),
             unmodelled("TEN1", 2, 1, Rw),
             unmodelled("TSEL1", 3, 3, Rw),
             unmodelled("WAVE1", 6, 2, Rw),
@@ -30,7 +30,7 @@ pub const REGS: &[Reg] = &[
             unmodelled("DMAEN1", 12, 1, Rw),
             unmodelled("DMAUDRIE1", 13, 1, Rw),
             unmodelled("EN2", 16, 1, Rw),
-            unmodelled("BOFF2", 17, 1, Rw),
+            f("BOFF2", 17, 1, Rw),
             unmodelled("TEN2", 18, 1, Rw),
             unmodelled("TSEL2", 19, 3, Rw),
             unmodelled("WAVE2", 22, 2, Rw),
