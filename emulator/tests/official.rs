@@ -642,3 +642,43 @@ fn pybv11_watchdog_resets_the_board() {
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("reset_cause() == WDT_RESET: {}", text(&out));
 }
+
+/// `pyb.ADC` and `pyb.ADCAll` on the ADC model: a pin at a set voltage, the core
+/// temperature, VREFINT and VBAT (needs the ADC model mounted and the factory
+/// calibration words in system memory; skipped with a note otherwise).
+#[test]
+fn pybv11_adc_reads_pins_and_internal_channels() {
+    use pybsim_peripherals::adc::Adc;
+    let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
+        return;
+    };
+    let ok = match o.machine.sys().bus.get_mut::<Adc>("ADC") {
+        Some(adc) => {
+            adc.set_input_mv(0, 1650); // X1 = PA0 = ADC channel 0
+            true
+        }
+        None => false,
+    };
+    if !ok {
+        eprintln!("note: the board does not mount the ADC model yet; skipped");
+        return;
+    }
+    o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
+    let (out, err) = o
+        .exec_raw(
+            b"import pyb\nprint(pyb.ADC(pyb.Pin('X1')).read())\n\
+              a = pyb.ADCAll(12, 0x70000)\n\
+              print(round(a.read_core_temp()), a.read_channel(17), round(a.read_core_vbat(), 1))",
+            1000.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(text(&err), "");
+    let out = text(&out);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("2048"), "{out}");
+    let core = lines.next().unwrap_or_default();
+    assert!(core.starts_with("25 1501 "), "{out}");
+    if !core.ends_with(" 3.3") {
+        eprintln!("note: VBAT read as {core:?}: no factory calibration in system memory?");
+    }
+}

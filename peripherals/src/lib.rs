@@ -10,6 +10,7 @@
 //! Unit tests drive a model through [`testing::FakeBus`], a fake clock that collects
 //! effects and fires scheduled events in order.
 
+pub mod adc;
 pub mod console;
 pub mod dac;
 pub mod device;
