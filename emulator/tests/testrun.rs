@@ -538,6 +538,21 @@ fn bless_writes_snapshots_and_a_second_run_changes_none() {
     let out = pybsim(&[d, "--json", "-"]);
     let r = parse_json(&text(&out.stdout));
     assert_eq!(r.get("summary").get("passed").n(), 5.0);
+
+    // --bless-exp takes the output as the new expectation.
+    let f = dir.join("fail_output.py");
+    let out = pybsim(&[f.to_str().unwrap(), "--bless-exp", "--json", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = parse_json(&text(&out.stdout));
+    assert_eq!(r.get("summary").get("exp_written").n(), 1.0);
+    assert!(by_name(&r, "fail_output.py")
+        .get("reason")
+        .s()
+        .starts_with(".exp rewritten"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("fail_output.py.exp")).unwrap(),
+        "alpha\nbeta\ngamma\n"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

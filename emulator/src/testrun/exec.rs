@@ -181,21 +181,23 @@ impl Driver {
 
     /// Runs until `pat` is pending; returns what came before it and drops `pat`.
     fn wait_for(&mut self, pat: &[u8]) -> Result<Vec<u8>, Stop> {
+        // Only new bytes (and a pattern's length before them) are searched again.
+        let mut from = 0;
         loop {
-            if let Some(i) = find(&self.pending, pat) {
+            if let Some(i) = find(&self.pending[from..], pat).map(|i| i + from) {
                 let rest = self.pending.split_off(i + pat.len());
                 let mut before = std::mem::replace(&mut self.pending, rest);
                 before.truncate(i);
                 return Ok(before);
             }
+            from = self.pending.len().saturating_sub(pat.len());
             if let Some(stop) = self.step() {
                 return Err(stop);
             }
         }
     }
 
-    /// Time of the first logged write that is exactly `bytes`, or of the last one that
-    /// contains `byte`.
+    /// Time of the first logged write that is exactly `bytes`.
     fn first_write(&self, bytes: &[u8]) -> Option<u64> {
         self.log
             .borrow()
@@ -204,6 +206,7 @@ impl Driver {
             .map(|(t, _)| *t)
     }
 
+    /// Time of the last logged write that contains `byte`.
     fn last_write_with(&self, byte: u8) -> Option<u64> {
         self.log
             .borrow()

@@ -19,6 +19,7 @@
 //! `max-time`) count from the moment the script is sent; every test has a time budget
 //! (`--max-time`, default 10 s of board time).
 //!
+//! `--bless-exp` writes the output of every test that ran to its end as its `.exp`.
 //! `--bless` writes the `.cycles` snapshot of every test that passed otherwise: it
 //! creates missing ones ("new snapshot") and rewrites changed ones. Without it no file
 //! is written; a missing snapshot is reported and the test passes.
@@ -32,7 +33,7 @@
 //! 64 on a usage error.
 //!
 //! JSON report: `{"format": "pybsim-test", "version": 1, "summary": {tests, passed,
-//! failed, skipped, new_snapshots, snapshots_written, board_ns, wall_ms}, "tests": [
+//! failed, skipped, new_snapshots, snapshots_written, exp_written, board_ns, wall_ms}, "tests": [
 //! {name, status ("passed"|"failed"|"skipped"), kind (failure kind: "output",
 //! "exception", "fault", "budget", "cycles", "error", "exit", "halted"; null unless
 //! failed), reason, outcome ("done"|"exception"|"fault"|"budget"|"exit"|"halted"|
@@ -73,6 +74,10 @@ pub struct TestArgs {
     /// Write cycle snapshots: create missing ones, rewrite changed ones.
     #[arg(long)]
     pub bless: bool,
+    /// Write each test's output, when it ran to its end, as its `.exp` file (creating
+    /// missing ones): for scripts whose expected output legitimately changed.
+    #[arg(long)]
+    pub bless_exp: bool,
     /// Write a JUnit XML report to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -166,6 +171,8 @@ pub struct TestReport {
     pub cycles_exact: bool,
     pub snapshot: Snapshot,
     pub board_ns: u64,
+    /// `--bless-exp` wrote its `.exp` file.
+    pub exp_written: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -175,6 +182,7 @@ pub struct Summary {
     pub skipped: usize,
     pub new_snapshots: usize,
     pub snapshots_written: usize,
+    pub exp_written: usize,
     pub board_ns: u64,
     pub wall_ms: u64,
 }
@@ -187,6 +195,7 @@ struct Common {
     max_time_text: String,
     tolerance_pct: f64,
     bless: bool,
+    bless_exp: bool,
     configs: HashMap<PathBuf, Result<DirConfig, String>>,
 }
 
@@ -331,6 +340,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<u8> {
         max_time_text: format!("max-time {}", args.max_time),
         tolerance_pct,
         bless: args.bless,
+        bless_exp: args.bless_exp,
         configs,
     };
 
@@ -364,6 +374,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<u8> {
             _ => {}
         }
         sum.board_ns += r.board_ns;
+        sum.exp_written += usize::from(r.exp_written);
     }
     sum.wall_ms = wall.elapsed().as_millis() as u64;
 
@@ -390,6 +401,9 @@ pub fn run(args: &TestArgs) -> anyhow::Result<u8> {
     let written_other = sum.snapshots_written - if args.bless { sum.new_snapshots } else { 0 };
     if written_other > 0 {
         line.push_str(&format!(", {written_other} snapshots rewritten"));
+    }
+    if sum.exp_written > 0 {
+        line.push_str(&format!(", {} .exp files written", sum.exp_written));
     }
     let _ = writeln!(
         progress,
@@ -515,7 +529,13 @@ pub fn group(n: u64) -> String {
 
 fn blank(path: &Path) -> TestReport {
     TestReport {
-        name: path.to_string_lossy().replace('\\', "/"),
+        name: {
+            let n = path.to_string_lossy().replace('\\', "/");
+            match n.strip_prefix("./") {
+                Some(rest) if !rest.is_empty() => rest.to_string(),
+                _ => n,
+            }
+        },
         status: Status::Passed,
         kind: "",
         reason: String::new(),
@@ -526,6 +546,7 @@ fn blank(path: &Path) -> TestReport {
         cycles_exact: false,
         snapshot: Snapshot::NotTaken,
         board_ns: 0,
+        exp_written: false,
     }
 }
 
@@ -580,7 +601,7 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
         },
     };
     let exp_path = with_suffix(path, ".exp");
-    let expected = match std::fs::read(&exp_path) {
+    let mut expected = match std::fs::read(&exp_path) {
         Ok(e) => Some(report::normalise(&e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return failed(path, "error", format!("{}: {e}", exp_path.display())),
@@ -601,6 +622,21 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
         End::Halted => "halted",
         End::Error(_) => "error",
     });
+    let mut exp_note = None;
+    if common.bless_exp
+        && matches!(res.end, End::Done | End::Exception)
+        && expected.as_deref() != Some(r.output.as_str())
+    {
+        if let Err(e) = std::fs::write(&exp_path, &r.output) {
+            return failed(path, "error", format!("{}: {e}", exp_path.display()));
+        }
+        exp_note = Some(if expected.is_some() {
+            ".exp rewritten"
+        } else {
+            ".exp written"
+        });
+        expected = Some(r.output.clone());
+    }
     let mut fail = |kind: &'static str, reason: String, details: String| {
         r.status = Status::Failed;
         r.kind = kind;
@@ -674,6 +710,14 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
         if let Some(c) = res.cycles {
             check_snapshot(path, c, &opts, common, &mut r);
         }
+    }
+    if let Some(note) = exp_note {
+        r.exp_written = true;
+        r.reason = if r.reason.is_empty() {
+            note.to_string()
+        } else {
+            format!("{note}; {}", r.reason)
+        };
     }
     r
 }

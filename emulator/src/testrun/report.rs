@@ -245,13 +245,14 @@ pub fn json(reports: &[TestReport], sum: &Summary) -> String {
     let mut j = String::from("{\n  \"format\": \"pybsim-test\",\n  \"version\": 1,\n");
     let _ = writeln!(
         j,
-        "  \"summary\": {{\"tests\": {}, \"passed\": {}, \"failed\": {}, \"skipped\": {}, \"new_snapshots\": {}, \"snapshots_written\": {}, \"board_ns\": {}, \"wall_ms\": {}}},",
+        "  \"summary\": {{\"tests\": {}, \"passed\": {}, \"failed\": {}, \"skipped\": {}, \"new_snapshots\": {}, \"snapshots_written\": {}, \"exp_written\": {}, \"board_ns\": {}, \"wall_ms\": {}}},",
         reports.len(),
         sum.passed,
         sum.failed,
         sum.skipped,
         sum.new_snapshots,
         sum.snapshots_written,
+        sum.exp_written,
         sum.board_ns,
         sum.wall_ms
     );
