@@ -191,6 +191,8 @@ pub struct System {
     last_fault: Option<(String, u32)>,
     /// The machine state when that fault happened.
     last_fault_report: Option<FaultReport>,
+    /// Every change of SYSCLK: (cycle, Hz), to turn cycles into time.
+    pub clock_log: Vec<(u64, u32)>,
     /// Profiler or tracer watching blocks and exceptions.
     pub observer: Option<Box<dyn Observer>>,
     /// Log of (time, what) of every event and exception, when recording.
@@ -267,6 +269,7 @@ impl System {
             last_fault_report: None,
             event_log: None,
             observer: None,
+            clock_log: Vec::new(),
             effects: Vec::new(),
         }
     }
@@ -444,6 +447,7 @@ impl System {
                             .tick_cycles(self.clocks.sysclk, self.clocks.hclk);
                         let _ = tick;
                         self.clocks = c;
+                        self.clock_log.push((self.now, c.sysclk));
                         self.log(|| format!("clocks sysclk={} hclk={}", c.sysclk, c.hclk));
                         for j in 0..self.bus.devices.len() {
                             if j as u16 == d {

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn firmware() -> Option<PathBuf> {
@@ -16,7 +19,10 @@ fn firmware() -> Option<PathBuf> {
     if f.exists() {
         Some(f)
     } else {
-        eprintln!("note: {} is missing (run scripts/setup.sh); skipping", f.display());
+        eprintln!(
+            "note: {} is missing (run scripts/setup.sh); skipping",
+            f.display()
+        );
         None
     }
 }
@@ -56,10 +62,16 @@ fn a_script_runs_and_exits_0() {
     if firmware().is_none() {
         return;
     }
-    let s = script("hello.py", "import sys, os\nprint('hi', 6 * 7)\nprint(sys.platform)\nprint(os.uname().machine)\n");
+    let s = script(
+        "hello.py",
+        "import sys, os\nprint('hi', 6 * 7)\nprint(sys.platform)\nprint(os.uname().machine)\n",
+    );
     let o = pybsim(&["run", s.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "hi 42\npyboard\nPYBv1.1 with STM32F405RG\n");
+    assert_eq!(
+        text(&o.stdout),
+        "hi 42\npyboard\nPYBv1.1 with STM32F405RG\n"
+    );
 }
 
 #[test]
@@ -67,7 +79,10 @@ fn an_uncaught_exception_exits_1_with_its_traceback() {
     if firmware().is_none() {
         return;
     }
-    let s = script("raise.py", "print('before')\nraise ValueError('bad value')\n");
+    let s = script(
+        "raise.py",
+        "print('before')\nraise ValueError('bad value')\n",
+    );
     let o = pybsim(&["run", s.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o.stdout);
@@ -84,7 +99,11 @@ fn a_syntax_error_exits_1() {
     let s = script("syntax.py", "x = (\n");
     let o = pybsim(&["run", s.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stdout).contains("SyntaxError"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("SyntaxError"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
@@ -92,11 +111,17 @@ fn a_guest_fault_exits_2_with_a_symbolized_report() {
     if firmware().is_none() {
         return;
     }
-    let s = script("fault.py", "import machine\nprint(machine.mem32[0x60000000])\n");
+    let s = script(
+        "fault.py",
+        "import machine\nprint(machine.mem32[0x60000000])\n",
+    );
     let o = pybsim(&["run", s.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
-    assert!(err.contains("guest fault: bus error: nothing answers at 0x60000000"), "{err}");
+    assert!(
+        err.contains("guest fault: bus error: nothing answers at 0x60000000"),
+        "{err}"
+    );
     assert!(err.contains("BFAR = 0x60000000"), "{err}");
     assert!(err.contains("PRECISERR"), "{err}");
     assert!(err.contains("machine_mem"), "backtrace with symbols: {err}");
@@ -111,23 +136,41 @@ fn a_script_that_never_ends_stops_at_max_time_with_3() {
     let o = pybsim(&["run", "--max-time", "300ms", s.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3));
     assert_eq!(text(&o.stdout), "spinning\n");
-    assert!(text(&o.stderr).contains("budget exceeded (--max-time 300ms)"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("budget exceeded (--max-time 300ms)"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = pybsim(&["run", "--max-cycles", "5_000_000", s.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(text(&o.stderr).contains("--max-cycles 5000000"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--max-cycles 5000000"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
 fn a_corrupt_firmware_file_is_named_and_exits_65() {
     let s = script("x.py", "print(1)\n");
     let bad = script("corrupt.elf", "\x7fELF\x01\x01\x01garbage");
-    let o = pybsim(&["run", "--firmware", bad.to_str().unwrap(), s.to_str().unwrap()]);
+    let o = pybsim(&[
+        "run",
+        "--firmware",
+        bad.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(65), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(err.contains("corrupt.elf"), "{err}");
     assert_eq!(err.lines().count(), 1, "one-line reason: {err}");
     let junk = script("junk.bin", &"\u{ff}".repeat(64));
-    let o = pybsim(&["run", "--firmware", junk.to_str().unwrap(), s.to_str().unwrap()]);
+    let o = pybsim(&[
+        "run",
+        "--firmware",
+        junk.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(65));
     assert!(text(&o.stderr).contains("junk.bin"), "{}", text(&o.stderr));
 }
@@ -159,7 +202,12 @@ fn missing_files_exit_66_and_bad_options_64() {
     let o = pybsim(&["run", "/nonexistent/script.py"]);
     assert_eq!(o.status.code(), Some(66));
     assert!(text(&o.stderr).contains("/nonexistent/script.py"));
-    let o = pybsim(&["run", "--firmware", "/nonexistent/fw.elf", "/nonexistent/s.py"]);
+    let o = pybsim(&[
+        "run",
+        "--firmware",
+        "/nonexistent/fw.elf",
+        "/nonexistent/s.py",
+    ]);
     assert_eq!(o.status.code(), Some(66));
     let o = pybsim(&["run", "--bogus-option"]);
     assert_eq!(o.status.code(), Some(64));
@@ -189,7 +237,10 @@ fn the_same_script_gives_the_same_output_and_cycles_every_run() {
         .map(|l| l.split_whitespace().last().unwrap().parse().unwrap())
         .collect();
     assert_eq!(cycles.len(), 3, "{out}");
-    assert!(cycles[2] < cycles[1] && cycles[1] < cycles[0], "viper < native < bytecode: {out}");
+    assert!(
+        cycles[2] < cycles[1] && cycles[1] < cycles[0],
+        "viper < native < bytecode: {out}"
+    );
 }
 
 #[test]
@@ -200,10 +251,18 @@ fn uart_loopback_through_a_wire() {
     let s = scenario("s09_uart_readinto.py");
     let o = pybsim(&["run", "--wire", "Y1:Y2", &s]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(text(&o.stdout).starts_with("read 8 b'pyboard!'\n"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).starts_with("read 8 b'pyboard!'\n"),
+        "{}",
+        text(&o.stdout)
+    );
     // Without the wire nothing arrives: readinto times out.
     let o = pybsim(&["run", &s]);
-    assert!(!text(&o.stdout).starts_with("read 8 b'pyboard!'"), "{}", text(&o.stdout));
+    assert!(
+        !text(&o.stdout).starts_with("read 8 b'pyboard!'"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
@@ -220,7 +279,12 @@ fn stimuli_press_the_switch_and_its_callback_runs() {
         "press.ron",
         "Stimuli(events: [PressSwitch(at: \"200ms\"), ReleaseSwitch(at: \"400ms\")])\n",
     );
-    let o = pybsim(&["run", "--stimuli", st.to_str().unwrap(), s.to_str().unwrap()]);
+    let o = pybsim(&[
+        "run",
+        "--stimuli",
+        st.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "False\nTrue\nFalse 1\n");
 }
@@ -263,7 +327,8 @@ fn serial_pty_announces_its_device_like_qemu() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(
-        line.starts_with("char device redirected to /dev/pts/") && line.ends_with(" (label serial0)\n"),
+        line.starts_with("char device redirected to /dev/pts/")
+            && line.ends_with(" (label serial0)\n"),
         "{line:?}"
     );
 }
@@ -276,5 +341,8 @@ fn boards_lists_both_pyboards() {
     assert!(out.contains("pybv11: PYBv1.1 (STM32F405RG)"), "{out}");
     assert!(out.contains("pybv10: PYBv1.0"), "{out}");
     assert!(out.contains("X1=A0"), "{out}");
-    assert!(out.contains("HSE 8000000 Hz"), "v1.0 has an 8 MHz crystal: {out}");
+    assert!(
+        out.contains("HSE 8000000 Hz"),
+        "v1.0 has an 8 MHz crystal: {out}"
+    );
 }

@@ -331,8 +331,14 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
         serve(&mut session, &a.serial, &cfg)?
     };
     if let Some(path) = &a.vcd {
-        let trace = session.machine.sys().pin_trace.take().unwrap_or_default();
-        pybsim::vcd::write(path, &trace, &session.board).map_err(|e| fail(EXIT_SOFTWARE, e))?;
+        let (trace, clocks) = {
+            let mut s = session.machine.sys();
+            let mut clocks = vec![(0, 16_000_000)];
+            clocks.extend_from_slice(&s.clock_log);
+            (s.pin_trace.take().unwrap_or_default(), clocks)
+        };
+        pybsim::vcd::write_with_clocks(path, &trace, &clocks, &session.board)
+            .map_err(|e| fail(EXIT_SOFTWARE, e))?;
     }
     Ok(code)
 }
