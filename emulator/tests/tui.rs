@@ -426,14 +426,15 @@ fn lit(capture: &str) -> Vec<usize> {
         .collect()
 }
 
-/// The column of the first high cell on a waveform row, by label.
+/// The column of the first rising edge on a waveform row, by label (before the
+/// firmware drives them, LED pins sit at their reset pulls).
 fn first_high(capture: &str, label: &str) -> Option<usize> {
     let row = capture
         .lines()
         .find(|l| l.starts_with(&format!("│{label} ")))?;
     row.chars()
         .skip(11)
-        .position(|c| matches!(c, '█' | '▐' | '▌' | '░' | '▒' | '▓'))
+        .position(|c| matches!(c, '▐' | '░' | '▒' | '▓'))
 }
 
 #[test]

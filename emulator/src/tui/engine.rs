@@ -85,8 +85,12 @@ impl Speed {
 
     /// "max", "0.1", "1", "10" (with or without a trailing x).
     pub fn parse(s: &str) -> Option<Speed> {
-        match s.trim().trim_end_matches(['x', 'X']) {
-            "max" | "fast" | "0" => Some(Speed::Max),
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("max") || s.eq_ignore_ascii_case("fast") {
+            return Some(Speed::Max);
+        }
+        match s.trim_end_matches(['x', 'X']) {
+            "0" => Some(Speed::Max),
             "0.1" | ".1" => Some(Speed::Tenth),
             "1" => Some(Speed::Real),
             "10" => Some(Speed::Ten),
@@ -506,6 +510,40 @@ impl<'s> Engine<'s> {
 }
 
 /// What a headless run produced.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speeds_parse_and_cycle() {
+        assert_eq!(Speed::parse("max"), Some(Speed::Max));
+        assert_eq!(Speed::parse("MAX"), Some(Speed::Max));
+        assert_eq!(Speed::parse("0.1x"), Some(Speed::Tenth));
+        assert_eq!(Speed::parse("1"), Some(Speed::Real));
+        assert_eq!(Speed::parse("10X"), Some(Speed::Ten));
+        assert_eq!(Speed::parse("2"), None);
+        let mut s = Speed::Max;
+        for _ in 0..4 {
+            assert_eq!(s.next().prev(), s);
+            s = s.next();
+        }
+        assert_eq!(s, Speed::Max);
+    }
+
+    #[test]
+    fn pacer_targets_follow_real_time_by_the_factor() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(Speed::Ten);
+        assert_eq!(p.target(t0, 1_000), Some(1_000));
+        assert_eq!(p.target(t0 + Duration::from_millis(1), 0), Some(10_001_000));
+        // Ahead of the target: wait the virtual lead divided by the factor.
+        assert_eq!(p.wait(t0, 10_001_000), Duration::from_millis(1));
+        p.set_speed(Speed::Max);
+        assert_eq!(p.target(t0, 5), None);
+        assert_eq!(p.wait(t0, 5), Duration::ZERO);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadlessRun {
     /// Every byte the board wrote to its console.
