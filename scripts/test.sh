@@ -20,5 +20,5 @@ fi
 for d in basics micropython float inlineasm/thumb ports/qemu; do
     suite "MicroPython tests: $d" bash scripts/upstream-tests.sh "$d"
 done
-echo "test suites: $passed passed, $failed failed"
+echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
