@@ -459,7 +459,7 @@ impl<'s> Engine<'s> {
         for (c, port, pin, level) in events {
             let ns = if c1 > c0 {
                 let k = c.clamp(c0, c1) - c0;
-                ns0 + ((ns1 - ns0) as u128 * k as u128 / (c1 - c0) as u128) as u64
+                ns0 + (ns1.saturating_sub(ns0) as u128 * k as u128 / (c1 - c0) as u128) as u64
             } else {
                 ns1
             };

@@ -544,7 +544,7 @@ impl<'s> App<'s> {
         }
         let rtf = match (running, self.rtf.front(), self.rtf.back()) {
             (true, Some(a), Some(b)) if b.0 - a.0 >= Duration::from_millis(200) => {
-                Some((b.1 - a.1) as f64 / (b.0 - a.0).as_nanos() as f64)
+                Some(b.1.saturating_sub(a.1) as f64 / (b.0 - a.0).as_nanos() as f64)
             }
             _ => None,
         };

@@ -507,9 +507,8 @@ fn render_hints(frame: &mut Frame, area: Rect, vm: &ViewModel) {
             Focus::Console => "F1 help  F2 pause  F3 step  F4 speed  F5 switch  F6 reset  \
                                F10 quit  Esc board keys  PgUp/PgDn scroll"
                 .to_string(),
-            Focus::Board => "BOARD KEYS: space pause  s step  [ ] step size  f speed  \
-                             u switch  c click  r reset  +/- zoom  w pins  ? help  q quit  \
-                             Esc console"
+            Focus::Board => "BOARD KEYS: spc pause  s step  [] size  f speed  u switch  \
+                             c click  r reset  +- zoom  w pins  ? help  q quit  Esc console"
                 .to_string(),
         }
     };
