@@ -54,4 +54,16 @@ fn main() {
         "pybsim speed / bare unicorn: {:.1} %",
         100.0 * best_bare / best_hooked
     );
+    let mut best_empty = f64::MAX;
+    for _ in 0..runs {
+        let t = pybsim::cpu::bare_run_hooked(&flash, true)
+            .expect("bare run")
+            .as_secs_f64();
+        best_empty = best_empty.min(t);
+    }
+    println!(
+        "unicorn with an empty block hook: {:.3} s ({:.1} % of no hooks): the floor for per-block work",
+        best_empty,
+        100.0 * best_bare / best_empty
+    );
 }

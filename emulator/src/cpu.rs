@@ -422,7 +422,16 @@ impl<H: Host> Cpu<H> {
 /// cannot handle without hooks (the program's semihosting call at its end). For the
 /// speed benchmark's baseline: returns the wall time taken.
 pub fn bare_run(flash: &[u8]) -> Result<std::time::Duration, UcError> {
+    bare_run_hooked(flash, false)
+}
+
+/// As [`bare_run`], with an empty block hook when `empty_hook`: the cost of unicorn's
+/// hook dispatch alone.
+pub fn bare_run_hooked(flash: &[u8], empty_hook: bool) -> Result<std::time::Duration, UcError> {
     let mut uc = Unicorn::new(Arch::ARM, Mode::THUMB)?;
+    if empty_hook {
+        uc.add_block_hook(1, 0, |_, _, _| {})?;
+    }
     uc.ctl_set_cpu_model(ArmCpuModel::CORTEX_M4 as i32)?;
     let mut buf = vec![0xFFu8; 1 << 20];
     let n = flash.len().min(buf.len());

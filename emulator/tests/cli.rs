@@ -346,3 +346,43 @@ fn boards_lists_both_pyboards() {
         "v1.0 has an 8 MHz crystal: {out}"
     );
 }
+
+#[test]
+fn the_pty_survives_its_peer_closing_and_reopening() {
+    use std::io::Read;
+    let Some(fw) = firmware() else { return };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pybsim"))
+        .args(["run", "--firmware", fw.to_str().unwrap(), "--serial", "pty"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let dev = line
+        .trim_start_matches("char device redirected to ")
+        .trim_end_matches(" (label serial0)\n")
+        .to_string();
+    let ask = |expr: &str, want: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&dev)
+            .unwrap();
+        f.write_all(format!("print({expr})\r").as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&got).contains(want) {
+            let n = f.read(&mut buf).unwrap();
+            assert!(n > 0, "pty closed: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    ask("6 * 7", "\r\n42\r\n");
+    // A second peer after the first closed the device.
+    ask("100 + 23", "\r\n123\r\n");
+    let _ = child.kill();
+    let _ = child.wait();
+}
