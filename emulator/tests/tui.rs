@@ -318,13 +318,13 @@ fn headless_runs_at_two_speeds_agree() {
 // ----- tmux end to end -----
 
 struct Tmux {
-    sock: String,
+    sock: PathBuf,
 }
 
 impl Tmux {
     fn cmd(&self, args: &[&str]) -> Option<String> {
         let out = Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.sock)
             .args(args)
             .output()
@@ -336,7 +336,7 @@ impl Tmux {
 
     fn start(name: &str, cmd: &str) -> Option<Tmux> {
         let t = Tmux {
-            sock: format!("pybsim-tui-{name}-{}", std::process::id()),
+            sock: std::env::temp_dir().join(format!("pybsim-tui-{name}-{}", std::process::id())),
         };
         t.cmd(&[
             "new-session",
@@ -385,6 +385,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]);
+        let _ = std::fs::remove_file(&self.sock);
     }
 }
 
