@@ -441,6 +441,10 @@ fn selftest_reports_every_outcome() {
     let bc = by_name(&r, "budget_cycles.py");
     assert!(bc.get("reason").s().contains("max-cycles 2_000_000"));
     assert!(bc.get("cycles").n() >= 2_000_000.0);
+    assert!(
+        bc.get("details").s().contains("where the cycles went"),
+        "{bc:?}"
+    );
     let cc = by_name(&r, "cycles_changed.py").get("snapshot");
     assert_eq!(cc.get("state").s(), "over_tolerance");
     assert_eq!(cc.get("old").n(), 597_597.0);

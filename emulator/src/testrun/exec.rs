@@ -73,6 +73,8 @@ pub struct RunResult {
     pub board_ns: u64,
     /// The fault report, for [`End::Fault`].
     pub fault: Option<String>,
+    /// The machine's cycle (from reset) when the run ended.
+    pub stop_cycle: u64,
 }
 
 /// Console writes with their virtual time, shared by the observer and the driver.
@@ -276,6 +278,7 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
         cycles_exact: false,
         board_ns: 0,
         fault: None,
+        stop_cycle: 0,
     };
     let mut cfg = cfg.clone();
     cfg.max_cycles = None;
@@ -338,7 +341,32 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
     // Stop observing before the session goes.
     d.s.machine.sys().observer = None;
     result.board_ns = d.s.virtual_ns();
+    result.stop_cycle = d.s.machine.now();
     result
+}
+
+/// Where the cycles of a run that ran out of budget went: the same run again (it is
+/// deterministic) with the profiler watching and a cycle budget at the cycle the first
+/// run stopped at; the profiler's table of the top `top` functions.
+pub fn profile_overrun(cfg: &SessionConfig, script: &[u8], stop_cycle: u64, top: usize) -> String {
+    let mut cfg = cfg.clone();
+    cfg.max_cycles = Some(stop_cycle);
+    cfg.max_ns = None;
+    let mut session = match Session::new(&cfg) {
+        Ok(s) => s,
+        Err(e) => return format!("(no profile: {e})\n"),
+    };
+    let opts = crate::profile::ProfileOpts {
+        top,
+        ..Default::default()
+    };
+    match crate::profile::profile_run(&mut session, script, &opts, &mut std::io::sink()) {
+        Ok((_, report)) => format!(
+            "where the cycles went (the same run again under the profiler, boot included):\n{}",
+            report.summary(top)
+        ),
+        Err(e) => format!("(no profile: {e})\n"),
+    }
 }
 
 fn drive(

@@ -17,7 +17,9 @@
 //! Options come from `# pybsim: KEY VALUE` lines in the test's header comment and from
 //! a `pybsim-test.cfg` in its directory; see [`options`]. Budgets (`max-cycles`,
 //! `max-time`) count from the moment the script is sent; every test has a time budget
-//! (`--max-time`, default 10 s of board time).
+//! (`--max-time`, default 10 s of board time). A test that runs out of budget is run
+//! again (identically: runs are deterministic) under the profiler of
+//! [`crate::profile`], stopping at the same cycle, and its top functions are shown.
 //!
 //! `--bless-exp` writes the output of every test that ran to its end as its `.exp`.
 //! `--bless` writes the `.cycles` snapshot of every test that passed otherwise: it
@@ -674,10 +676,10 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
                 "budget",
                 format!("budget exceeded ({which})"),
                 format!(
-                    "stopped{so_far} ({:.6} s of board time in all)\n\
-                     (top functions: run `pybsim profile` on the script; the runner does not profile yet)\n{}",
+                    "stopped{so_far} ({:.6} s of board time in all)\n{}{}",
                     res.board_ns as f64 / 1e9,
-                    output_block(&r.output)
+                    output_block(&r.output),
+                    exec::profile_overrun(&session_cfg, &source, res.stop_cycle, 8)
                 ),
             )
         }
