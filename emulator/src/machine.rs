@@ -10,8 +10,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use pybsim_peripherals::console::Console;
+use pybsim_peripherals::device::AfSignal;
 use pybsim_peripherals::exti::Exti;
-use pybsim_peripherals::gpio::Gpio;
+use pybsim_peripherals::gpio::{Gpio, Mode as GpioMode};
 use pybsim_peripherals::syscfg::Syscfg;
 use pybsim_peripherals::usart::Usart;
 use pybsim_peripherals::{Clocks, Ctx, Device, Effect, Size};
@@ -109,6 +110,84 @@ pub fn decode_fault_status(cfsr: u32, hfsr: u32) -> Vec<&'static str> {
 }
 
 const CACHE_BITS: u32 = 15;
+
+/// Alternate function number of each timer's channels (STM32F405 datasheet, Table 9).
+fn timer_af(tim: u8) -> u8 {
+    match tim {
+        1 | 2 => 1,
+        3..=5 => 2,
+        8..=11 => 3,
+        _ => 9,
+    }
+}
+
+/// Timer channel pins of the STM32F405 (datasheet, Table 9): (timer, channel,
+/// complementary, port, pin).
+const TIM_PINS: &[(u8, u8, bool, u8, u8)] = &[
+    (1, 1, false, 0, 8),
+    (1, 2, false, 0, 9),
+    (1, 3, false, 0, 10),
+    (1, 4, false, 0, 11),
+    (1, 1, false, 4, 9),
+    (1, 2, false, 4, 11),
+    (1, 3, false, 4, 13),
+    (1, 4, false, 4, 14),
+    (1, 1, true, 0, 7),
+    (1, 1, true, 1, 13),
+    (1, 2, true, 1, 0),
+    (1, 2, true, 1, 14),
+    (1, 3, true, 1, 1),
+    (1, 3, true, 1, 15),
+    (2, 1, false, 0, 0),
+    (2, 1, false, 0, 5),
+    (2, 1, false, 0, 15),
+    (2, 2, false, 0, 1),
+    (2, 2, false, 1, 3),
+    (2, 3, false, 0, 2),
+    (2, 3, false, 1, 10),
+    (2, 4, false, 0, 3),
+    (2, 4, false, 1, 11),
+    (3, 1, false, 0, 6),
+    (3, 1, false, 1, 4),
+    (3, 1, false, 2, 6),
+    (3, 2, false, 0, 7),
+    (3, 2, false, 1, 5),
+    (3, 2, false, 2, 7),
+    (3, 3, false, 1, 0),
+    (3, 3, false, 2, 8),
+    (3, 4, false, 1, 1),
+    (3, 4, false, 2, 9),
+    (4, 1, false, 1, 6),
+    (4, 2, false, 1, 7),
+    (4, 3, false, 1, 8),
+    (4, 4, false, 1, 9),
+    (4, 1, false, 3, 12),
+    (4, 2, false, 3, 13),
+    (4, 3, false, 3, 14),
+    (4, 4, false, 3, 15),
+    (5, 1, false, 0, 0),
+    (5, 2, false, 0, 1),
+    (5, 3, false, 0, 2),
+    (5, 4, false, 0, 3),
+    (8, 1, false, 2, 6),
+    (8, 2, false, 2, 7),
+    (8, 3, false, 2, 8),
+    (8, 4, false, 2, 9),
+    (8, 1, true, 0, 5),
+    (8, 1, true, 0, 7),
+    (8, 2, true, 1, 0),
+    (8, 2, true, 1, 14),
+    (8, 3, true, 1, 1),
+    (8, 3, true, 1, 15),
+    (9, 1, false, 0, 2),
+    (9, 2, false, 0, 3),
+    (10, 1, false, 1, 8),
+    (11, 1, false, 1, 9),
+    (12, 1, false, 1, 14),
+    (12, 2, false, 1, 15),
+    (13, 1, false, 0, 6),
+    (14, 1, false, 0, 7),
+];
 
 /// How long a fault handler may run before the run ends with a guest-fault report.
 pub const FAULT_WATCH_MS: u64 = 200;
@@ -538,8 +617,36 @@ impl System {
                         }
                     }
                 }
-                Effect::AfOutput { .. } => {
-                    // Timer outputs reach pins through the GPIO AF routing (not yet).
+                Effect::AfOutput { signal, level } => {
+                    let AfSignal::TimCh {
+                        tim,
+                        ch,
+                        complementary,
+                    } = signal
+                    else {
+                        continue;
+                    };
+                    let af = timer_af(tim);
+                    for &(t, c, n, port, pin) in TIM_PINS {
+                        if (t, c, n) != (tim, ch, complementary) {
+                            continue;
+                        }
+                        let Some(gi) = self.gpio_idx.get(port as usize).copied().flatten() else {
+                            continue;
+                        };
+                        let mut more = Vec::new();
+                        {
+                            let mut ctx = Ctx::new(self.now, self.clocks, &mut more);
+                            let dd: &mut dyn std::any::Any =
+                                self.bus.devices[gi as usize].dev.as_mut();
+                            if let Some(g) = dd.downcast_mut::<Gpio>() {
+                                if g.pin_mode(pin) == GpioMode::Af && g.af(pin) == af {
+                                    g.set_af_level(&mut ctx, pin, level);
+                                }
+                            }
+                        }
+                        work.extend(more.into_iter().map(|e| (gi, e)));
+                    }
                 }
             }
         }
@@ -1670,6 +1777,10 @@ impl Machine {
             s.irq_sources.clear();
             s.art = Art::default();
             s.clocks = Clocks::RESET;
+            let now = s.now;
+            if now > 0 {
+                s.clock_log.push((now, Clocks::RESET.sysclk));
+            }
             s.stopping = false;
             s.reset_requested = false;
             s.flash_fixups.clear();
@@ -1765,6 +1876,19 @@ impl Machine {
 
     pub fn now(&self) -> u64 {
         self.sys.borrow().now
+    }
+
+    /// Virtual time in nanoseconds since power-on: cycles converted at the SYSCLK of
+    /// each stretch of the run (16 MHz HSI from every reset until the firmware switches).
+    pub fn virtual_ns(&self) -> u64 {
+        let s = self.sys.borrow();
+        let (mut ns, mut t0, mut hz) = (0u128, 0u64, Clocks::RESET.sysclk);
+        for &(t, h) in &s.clock_log {
+            ns += (t - t0) as u128 * 1_000_000_000 / hz.max(1) as u128;
+            (t0, hz) = (t, h);
+        }
+        ns += (s.now - t0) as u128 * 1_000_000_000 / hz.max(1) as u128;
+        ns as u64
     }
 
     /// Runs until virtual time `until` (absolute cycles) or an earlier exit.

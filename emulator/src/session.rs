@@ -95,10 +95,6 @@ pub struct Session {
     stimuli: Vec<(u64, Event)>,
     /// Console output not yet consumed by a waiting pattern.
     pending: Vec<u8>,
-    /// Virtual time in ns at cycle `ns_cycles`, with the clock of the moment.
-    ns_base: u64,
-    ns_cycles: u64,
-    ns_hz: u32,
 }
 
 impl Session {
@@ -157,24 +153,12 @@ impl Session {
             max_ns: cfg.max_ns,
             stimuli,
             pending: Vec::new(),
-            ns_base: 0,
-            ns_cycles: 0,
-            ns_hz: 16_000_000,
         })
     }
 
     /// Virtual time in nanoseconds, following the CPU clock through its changes.
     pub fn virtual_ns(&mut self) -> u64 {
-        let now = self.machine.now();
-        let hz = self.machine.sys().clocks.sysclk.max(1);
-        let ns = self.ns_base
-            + (now - self.ns_cycles) as u128 as u64 * 1_000_000_000 / self.ns_hz as u64;
-        if hz != self.ns_hz {
-            self.ns_base = ns;
-            self.ns_cycles = now;
-            self.ns_hz = hz;
-        }
-        ns
+        self.machine.virtual_ns()
     }
 
     fn apply_stimuli(&mut self) {

@@ -224,3 +224,9 @@ fn asm_sources_exist() {
         .join("common.S")
         .exists());
 }
+
+#[test]
+fn fp_context_survives_an_interrupt_that_uses_the_fpu() {
+    let r = run("fpcontext");
+    assert_pass(&r, "fpcontext");
+}
