@@ -687,3 +687,31 @@ fn pybv11_adc_reads_pins_and_internal_channels() {
     }
     assert!(core.ends_with(" 1501 3.3"), "{out}");
 }
+
+/// `pyb.I2C` on an I2C bus where nothing answers: `scan()` is empty and quick (NACKs,
+/// not timeouts), a write fails with EIO and the accelerometer is reported missing
+/// (needs the I2C model mounted; skipped with a note otherwise).
+#[test]
+fn pybv11_i2c_without_devices() {
+    use pybsim_peripherals::i2c::I2c;
+    let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
+        return;
+    };
+    if o.machine.sys().bus.get_mut::<I2c>("I2C1").is_none() {
+        eprintln!("note: the board does not mount the I2C model yet; skipped");
+        return;
+    }
+    o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
+    let t0 = o.ms();
+    let (out, err) = o
+        .exec_raw(
+            b"import pyb\ni2c = pyb.I2C(1, pyb.I2C.CONTROLLER)\nprint(i2c.scan())\n\
+              try:\n    i2c.send(b'x', 0x4c)\nexcept OSError as e:\n    print(e.errno)\n\
+              try:\n    pyb.Accel()\nexcept OSError as e:\n    print(e)",
+            5000.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(text(&err), "");
+    assert_eq!(text(&out), "[]\n5\naccelerometer not found\n");
+    assert!(o.ms() - t0 < 1000.0, "took {:.0} ms", o.ms() - t0);
+}
