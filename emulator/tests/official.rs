@@ -167,10 +167,9 @@ impl Official {
         }
     }
 
+    /// Virtual time in ms (following the clock through the switch from 16 to 168 MHz).
     fn ms(&self) -> f64 {
-        // After the clock setup the CPU runs at 168 MHz; boot spends ~45k cycles at 16 MHz
-        // first, which this ignores (under 0.3 ms).
-        self.machine.now() as f64 / 168_000.0
+        self.machine.virtual_ns() as f64 / 1e6
     }
 
     /// Runs one slice; Err with a description when the run cannot go on.
@@ -225,7 +224,7 @@ impl Official {
 
     /// Sends bytes into USART1's RX line, back to back at 115200 baud (10-bit frames).
     fn send(&mut self, bytes: &[u8]) {
-        let frame = 168_000_000u64 * 10 / 115_200;
+        let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;
         let mut t = self.next_rx.max(self.machine.now());
         for &b in bytes {
             t += frame;
@@ -239,7 +238,7 @@ impl Official {
     fn send_paced(&mut self, bytes: &[u8]) -> Result<(), String> {
         for chunk in bytes.chunks(256) {
             self.send(chunk);
-            let until = self.next_rx + 10 * 168_000;
+            let until = self.next_rx + self.machine.sys().clocks.sysclk as u64 / 100;
             while self.machine.now() < until {
                 self.step()?;
             }
