@@ -12,6 +12,7 @@ use std::rc::Rc;
 use pybsim_peripherals::console::Console;
 use pybsim_peripherals::device::AfSignal;
 use pybsim_peripherals::exti::Exti;
+use pybsim_peripherals::flash::Flash;
 use pybsim_peripherals::gpio::{Gpio, Mode as GpioMode};
 use pybsim_peripherals::syscfg::Syscfg;
 use pybsim_peripherals::usart::Usart;
@@ -462,6 +463,26 @@ impl System {
         }
     }
 
+    /// Runs `f` on device `idx` as its concrete model type `T` with a context at time
+    /// `at`; returns what `f` returned (None if the device is not a `T`) and the effects.
+    fn with_model<T: Device, R>(
+        &mut self,
+        idx: u16,
+        at: u64,
+        f: impl FnOnce(&mut T, &mut Ctx) -> R,
+    ) -> (Option<R>, Vec<Effect>) {
+        let mut fx = Vec::new();
+        let mut ctx = Ctx::new(at, self.clocks, &mut fx);
+        let dd: &mut dyn std::any::Any = self.bus.devices[idx as usize].dev.as_mut();
+        let r = dd.downcast_mut::<T>().map(|m| f(m, &mut ctx));
+        (r, fx)
+    }
+
+    /// The bus index of GPIO port `port` (0 = A).
+    fn gpio(&self, port: u8) -> Option<u16> {
+        self.gpio_idx.get(port as usize).copied().flatten()
+    }
+
     fn uart_deliver(&mut self, cpu: &mut CpuRef, n: u8, byte: u8, at: u64) {
         let name = if n == 4 || n == 5 {
             format!("UART{n}")
@@ -471,16 +492,8 @@ impl System {
         let Some(idx) = self.bus.index_of(&name) else {
             return;
         };
-        let mut fx = std::mem::take(&mut self.effects);
-        {
-            let mut ctx = Ctx::new(at, self.clocks, &mut fx);
-            let d: &mut dyn std::any::Any = self.bus.devices[idx as usize].dev.as_mut();
-            if let Some(u) = d.downcast_mut::<Usart>() {
-                u.receive(&mut ctx, byte);
-            }
-        }
+        let (_, mut fx) = self.with_model(idx, at, |u: &mut Usart, ctx| u.receive(ctx, byte));
         self.apply_effects(cpu, idx, &mut fx);
-        self.effects = fx;
     }
 
     /// Applies what device `dev` asked for.
@@ -602,16 +615,10 @@ impl System {
                         .map(|w| w.1)
                         .collect();
                     for (pp, pn) in peers {
-                        if let Some(gi) = self.gpio_idx.get(pp as usize).copied().flatten() {
-                            let mut more = Vec::new();
-                            {
-                                let mut ctx = Ctx::new(self.now, self.clocks, &mut more);
-                                let dd: &mut dyn std::any::Any =
-                                    self.bus.devices[gi as usize].dev.as_mut();
-                                if let Some(g) = dd.downcast_mut::<Gpio>() {
-                                    g.set_external(&mut ctx, pn, Some(level));
-                                }
-                            }
+                        if let Some(gi) = self.gpio(pp) {
+                            let (_, more) = self.with_model(gi, self.now, |g: &mut Gpio, ctx| {
+                                g.set_external(ctx, pn, Some(level))
+                            });
                             work.extend(more.into_iter().map(|e| (gi, e)));
                             self.route_edges(cpu, gi, &mut work);
                         }
@@ -631,20 +638,14 @@ impl System {
                         if (t, c, n) != (tim, ch, complementary) {
                             continue;
                         }
-                        let Some(gi) = self.gpio_idx.get(port as usize).copied().flatten() else {
+                        let Some(gi) = self.gpio(port) else {
                             continue;
                         };
-                        let mut more = Vec::new();
-                        {
-                            let mut ctx = Ctx::new(self.now, self.clocks, &mut more);
-                            let dd: &mut dyn std::any::Any =
-                                self.bus.devices[gi as usize].dev.as_mut();
-                            if let Some(g) = dd.downcast_mut::<Gpio>() {
-                                if g.pin_mode(pin) == GpioMode::Af && g.af(pin) == af {
-                                    g.set_af_level(&mut ctx, pin, level);
-                                }
+                        let (_, more) = self.with_model(gi, self.now, |g: &mut Gpio, ctx| {
+                            if g.pin_mode(pin) == GpioMode::Af && g.af(pin) == af {
+                                g.set_af_level(ctx, pin, level);
                             }
-                        }
+                        });
                         work.extend(more.into_iter().map(|e| (gi, e)));
                     }
                 }
@@ -658,32 +659,22 @@ impl System {
         let Some(port) = self.gpio_idx.iter().position(|g| *g == Some(dev)) else {
             return;
         };
-        let edges = {
-            let dd: &mut dyn std::any::Any = self.bus.devices[dev as usize].dev.as_mut();
-            match dd.downcast_mut::<Gpio>() {
-                Some(g) if g.has_input_edges() => g.take_input_edges(),
-                _ => return,
-            }
+        let (Some(edges), _) = self.with_model(dev, self.now, |g: &mut Gpio, _| {
+            g.has_input_edges().then(|| g.take_input_edges())
+        }) else {
+            return;
         };
+        let Some(edges) = edges else { return };
         let (Some(ei), Some(si)) = (self.exti_idx, self.syscfg_idx) else {
             return;
         };
         for (pin, level) in edges {
-            let src = {
-                let dd: &mut dyn std::any::Any = self.bus.devices[si as usize].dev.as_mut();
-                dd.downcast_mut::<Syscfg>().map(|s| s.exti_port(pin))
-            };
+            let (src, _) = self.with_model(si, self.now, |s: &mut Syscfg, _| s.exti_port(pin));
             if src != Some(port as u8) {
                 continue;
             }
-            let mut more = Vec::new();
-            {
-                let mut ctx = Ctx::new(self.now, self.clocks, &mut more);
-                let dd: &mut dyn std::any::Any = self.bus.devices[ei as usize].dev.as_mut();
-                if let Some(x) = dd.downcast_mut::<Exti>() {
-                    x.input(&mut ctx, pin, level);
-                }
-            }
+            let (_, more) =
+                self.with_model(ei, self.now, |x: &mut Exti, ctx| x.input(ctx, pin, level));
             work.extend(more.into_iter().map(|e| (ei, e)));
         }
     }
@@ -696,45 +687,29 @@ impl System {
         };
         let mut levels = [false; 16];
         for (line, lv) in levels.iter_mut().enumerate() {
-            let port = {
-                let dd: &mut dyn std::any::Any = self.bus.devices[si as usize].dev.as_mut();
-                dd.downcast_mut::<Syscfg>().map(|s| s.exti_port(line as u8))
-            };
-            let Some(gi) = port.and_then(|p| self.gpio_idx.get(p as usize).copied().flatten())
-            else {
-                continue;
-            };
-            let dd: &mut dyn std::any::Any = self.bus.devices[gi as usize].dev.as_mut();
-            if let Some(g) = dd.downcast_mut::<Gpio>() {
-                *lv = g.idr() & (1 << line) != 0;
+            let (port, _) =
+                self.with_model(si, self.now, |s: &mut Syscfg, _| s.exti_port(line as u8));
+            if let Some(gi) = port.and_then(|p| self.gpio(p)) {
+                let (idr, _) = self.with_model(gi, self.now, |g: &mut Gpio, _| g.idr());
+                *lv = idr.unwrap_or(0) & (1 << line) != 0;
             }
         }
-        let mut fx = Vec::new();
-        {
-            let mut ctx = Ctx::new(self.now, self.clocks, &mut fx);
-            let dd: &mut dyn std::any::Any = self.bus.devices[ei as usize].dev.as_mut();
-            if let Some(x) = dd.downcast_mut::<Exti>() {
-                for (line, lv) in levels.iter().enumerate() {
-                    x.input(&mut ctx, line as u8, *lv);
-                }
+        let (_, mut fx) = self.with_model(ei, self.now, |x: &mut Exti, ctx| {
+            for (line, lv) in levels.iter().enumerate() {
+                x.input(ctx, line as u8, *lv);
             }
-        }
+        });
         self.apply_effects(cpu, ei, &mut fx);
     }
 
     /// Drives pin `pin` of port `port` from outside (stimuli, switch), or releases it.
     pub fn drive_pin(&mut self, cpu: &mut CpuRef, port: u8, pin: u8, level: Option<bool>) {
-        let Some(gi) = self.gpio_idx.get(port as usize).copied().flatten() else {
+        let Some(gi) = self.gpio(port) else {
             return;
         };
-        let mut fx = Vec::new();
-        {
-            let mut ctx = Ctx::new(self.now, self.clocks, &mut fx);
-            let dd: &mut dyn std::any::Any = self.bus.devices[gi as usize].dev.as_mut();
-            if let Some(g) = dd.downcast_mut::<Gpio>() {
-                g.set_external(&mut ctx, pin, level);
-            }
-        }
+        let (_, mut fx) = self.with_model(gi, self.now, |g: &mut Gpio, ctx| {
+            g.set_external(ctx, pin, level)
+        });
         self.apply_effects(cpu, gi, &mut fx);
     }
 
@@ -1517,22 +1492,18 @@ impl Host for System {
         let n = size.min(4) as usize;
         let mut old = vec![0u8; n];
         let _ = cpu.read_mem(FLASH_BASE + off, &mut old);
-        let mut fx = std::mem::take(&mut self.effects);
         let mut programmed = false;
-        let mut dev_idx = 0;
         if let Some(i) = self.bus.index_of("FLASH") {
-            dev_idx = i;
-            let mut ctx = Ctx::new(self.now, self.clocks, &mut fx);
-            let d: &mut dyn std::any::Any = self.bus.devices[i as usize].dev.as_mut();
-            if let Some(f) = d.downcast_mut::<pybsim_peripherals::flash::Flash>() {
-                programmed = f.program(&mut ctx, FLASH_BASE + off, size_of(size), value);
-            }
+            let t = self.access_time();
+            let (r, mut fx) = self.with_model(i, t, |f: &mut Flash, ctx| {
+                f.program(ctx, FLASH_BASE + off, size_of(size), value)
+            });
+            programmed = r.unwrap_or(false);
+            // The flash interface's FlashProgram effect ANDs the value in; the store
+            // that unicorn performs after this hook is undone by the fixup below.
+            fx.retain(|e| !matches!(e, Effect::FlashProgram { .. }));
+            self.apply_effects(cpu, i, &mut fx);
         }
-        // The flash interface's FlashProgram effect ANDs the value in; the store that
-        // unicorn performs after this hook is undone by the fixup.
-        fx.retain(|e| !matches!(e, Effect::FlashProgram { .. }));
-        self.apply_effects(cpu, dev_idx, &mut fx);
-        self.effects = fx;
         let expected: Vec<u8> = if programmed {
             old.iter()
                 .zip(value.to_le_bytes())
