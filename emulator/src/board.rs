@@ -3,6 +3,7 @@
 //! UART lines that run over them.
 
 use pybsim_boards::{Board, PeripheralKind, PinId};
+use pybsim_peripherals::{adc::Adc, dac, dma, i2c, iwdg::Iwdg, sdio, spi, wwdg};
 use pybsim_peripherals::{console::Console, exti::Exti, flash::Flash, gpio::Gpio, pwr::Pwr};
 use pybsim_peripherals::{otg_fs::OtgFs, rng::Rng, rtc::Rtc, timer::Timer};
 use pybsim_peripherals::{rcc::Rcc, syscfg::Syscfg, usart::Usart, Device};
@@ -46,6 +47,7 @@ fn model_for(board: &Board, name: &str, kind: PeripheralKind) -> Box<dyn Device>
         PeripheralKind::Exti => Box::new(Exti::new()),
         PeripheralKind::Usart => Box::new(Usart::new(instance.unwrap_or(1))),
         PeripheralKind::Console => Box::new(Console::new()),
+        PeripheralKind::Iwdg => Box::new(Iwdg::new(board.clocks.lsi_hz)),
         _ => timer_or_unmodelled(name, kind, instance),
     }
 }
@@ -61,6 +63,13 @@ fn timer_or_unmodelled(name: &str, kind: PeripheralKind, n: Option<u8>) -> Box<d
         (PeripheralKind::Rtc, _) => Box::new(Rtc::new(32_768)),
         (PeripheralKind::UsbOtgFs, _) => Box::new(OtgFs::new()),
         (PeripheralKind::Rng, _) => Box::new(Rng::new(0x5059_4253)),
+        (PeripheralKind::Adc, _) => Box::new(Adc::new()),
+        (PeripheralKind::Spi, _) => Box::new(spi::new(name)),
+        (PeripheralKind::I2c, _) => Box::new(i2c::new(name)),
+        (PeripheralKind::Dac, _) => Box::new(dac::new(name)),
+        (PeripheralKind::Dma, _) => Box::new(dma::new(name)),
+        (PeripheralKind::Sdio, _) => Box::new(sdio::new(name)),
+        (PeripheralKind::Wwdg, _) => Box::new(wwdg::new(name)),
         _ => Box::new(Unmodelled::new(name)),
     }
 }

@@ -10,10 +10,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use pybsim_peripherals::console::Console;
-use pybsim_peripherals::device::AfSignal;
+use pybsim_peripherals::device::{AfSignal, ResetKind};
 use pybsim_peripherals::exti::Exti;
 use pybsim_peripherals::flash::Flash;
 use pybsim_peripherals::gpio::{Gpio, Mode as GpioMode};
+use pybsim_peripherals::pwr::Pwr;
+use pybsim_peripherals::rcc::{Rcc, ResetCause};
 use pybsim_peripherals::syscfg::Syscfg;
 use pybsim_peripherals::usart::Usart;
 use pybsim_peripherals::{Clocks, Ctx, Device, Effect, Size};
@@ -253,6 +255,8 @@ pub struct System {
     stopping: bool,
     exit: Option<Exit>,
     reset_requested: bool,
+    /// What asked for the pending reset, for the RCC_CSR reset flags.
+    reset_kind: Option<ResetKind>,
     cache: Vec<Option<CachedBlock>>,
     /// Cost of the block running now, added to `now` when the next block starts.
     block_cost: u64,
@@ -335,6 +339,7 @@ impl System {
             stopping: false,
             exit: None,
             reset_requested: false,
+            reset_kind: None,
             cache: vec![None; 1 << CACHE_BITS],
             block_cost: 0,
             block_mem: None,
@@ -600,6 +605,7 @@ impl System {
                 Effect::Reset(kind) => {
                     self.log(|| format!("reset requested: {kind:?}"));
                     self.reset_requested = true;
+                    self.reset_kind = Some(kind);
                     self.stopping = true;
                     cpu.stop();
                 }
@@ -1138,6 +1144,7 @@ impl System {
             if act.reset {
                 self.log(|| "SYSRESETREQ".into());
                 self.reset_requested = true;
+                self.reset_kind = Some(ResetKind::Software);
                 self.stopping = true;
                 cpu.stop();
             }
@@ -1178,6 +1185,13 @@ impl System {
                 self.apply_effects(cpu, idx, &mut fx);
                 if Some(idx) == self.syscfg_idx {
                     self.sync_exti(cpu);
+                }
+                // PWR_CR.DBP gates writes to the backup domain (RCC_BDCR).
+                if self.bus.devices[idx as usize].name == "PWR" {
+                    let dbp = self.bus.get_mut::<Pwr>("PWR").map(|p| p.dbp());
+                    if let (Some(dbp), Some(rcc)) = (dbp, self.bus.get_mut::<Rcc>("RCC")) {
+                        rcc.set_dbp(dbp);
+                    }
                 }
             }
             Err(_) => {
@@ -1568,6 +1582,14 @@ impl Machine {
         let mut sysmem = vec![0u8; SYSMEM_SIZE as usize];
         let uid_off = (UID_ADDR - SYSMEM_BASE) as usize;
         sysmem[uid_off..uid_off + 12].copy_from_slice(&config.uid);
+        // Factory calibration words (STM32F405 datasheet, temperature sensor and
+        // VREFINT calibration values): VREFIN_CAL at 0x1FFF_7A2A, TS_CAL1 (30 °C) and
+        // TS_CAL2 (110 °C) after it, as 12-bit codes at VDDA = 3.3 V of the typical
+        // 1.21 V, 0.7725 V and 0.9725 V (what the ADC model converts).
+        let cal_off = (0x1FFF_7A2A - SYSMEM_BASE) as usize;
+        for (i, v) in [1501u16, 958, 1207].iter().enumerate() {
+            sysmem[cal_off + 2 * i..cal_off + 2 * i + 2].copy_from_slice(&v.to_le_bytes());
+        }
         let fs_off = (FLASH_SIZE_REG - SYSMEM_BASE) as usize;
         sysmem[fs_off..fs_off + 2].copy_from_slice(&((FLASH_SIZE / 1024) as u16).to_le_bytes());
         // OTP area erased.
@@ -1768,6 +1790,19 @@ impl Machine {
                 s.apply_effects(cpu, i as u16, &mut mine);
             }
             s.sync_exti(cpu);
+            // The reset flags of RCC_CSR say why (a power-on reset keeps the reset
+            // values, PORRSTF/PINRSTF/BORRSTF); DBP is 0 again after any reset.
+            let cause = s.reset_kind.take().map(|k| match k {
+                ResetKind::Software => ResetCause::Software,
+                ResetKind::Iwdg => ResetCause::Iwdg,
+                ResetKind::Wwdg => ResetCause::Wwdg,
+            });
+            if let Some(rcc) = s.bus.get_mut::<Rcc>("RCC") {
+                if let Some(c) = cause {
+                    rcc.set_reset_cause(c);
+                }
+                rcc.set_dbp(false);
+            }
             s.refresh_deadline();
             let sp = cpu.read_u32(0).unwrap_or(0);
             let pc = cpu.read_u32(4).unwrap_or(0);

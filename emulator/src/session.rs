@@ -67,6 +67,12 @@ pub struct SessionConfig {
     pub max_cycles: Option<u64>,
     /// Budget in virtual nanoseconds.
     pub max_ns: Option<u64>,
+    /// Carry the console on this U(S)ART (1-6) instead of the pybsim console device, for
+    /// firmware whose REPL is on USB (the official MicroPython builds): the flash
+    /// filesystem's boot.py gets `pyb.repl_uart(pyb.UART(n, 115200))` in front, the
+    /// UART's TX bytes are the console output and console input enters its RX line at
+    /// 115200 baud.
+    pub repl_uart: Option<u8>,
 }
 
 /// Why a session stopped.
@@ -95,6 +101,61 @@ pub struct Session {
     stimuli: Vec<(u64, Event)>,
     /// Console output not yet consumed by a waiting pattern.
     pending: Vec<u8>,
+    /// The UART carrying the console, if not the console device.
+    repl_uart: Option<u8>,
+    /// Virtual time (cycles) at which the last queued input frame ends on that UART.
+    rx_busy_until: u64,
+}
+
+/// The line boot.py starts with under `--repl-uart n`.
+pub fn repl_uart_boot_line(n: u8) -> String {
+    format!("import pyb; pyb.repl_uart(pyb.UART({n}, 115200))\n")
+}
+
+/// The filesystem image for `dir` (or the default files) with the REPL moved to UART
+/// `n` by boot.py: a copy of the tree is made in a scratch directory, its boot.py
+/// prefixed with [`repl_uart_boot_line`].
+fn image_with_repl_uart(
+    dir: Option<&Path>,
+    n: u8,
+) -> Result<Vec<u8>, pybsim_fsimage::FsImageError> {
+    fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for e in std::fs::read_dir(from)? {
+            let e = e?;
+            let dst = to.join(e.file_name());
+            if std::fs::metadata(e.path())?.is_dir() {
+                copy(&e.path(), &dst)?;
+            } else {
+                std::fs::copy(e.path(), dst)?;
+            }
+        }
+        Ok(())
+    }
+    let tmp = std::env::temp_dir().join(format!("pybsim-repl-uart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let io = |source| pybsim_fsimage::FsImageError::Read {
+        path: tmp.clone(),
+        source,
+    };
+    match dir {
+        Some(d) => copy(d, &tmp).map_err(io)?,
+        None => {
+            std::fs::create_dir_all(&tmp).map_err(io)?;
+            for (name, data) in DEFAULT_FILES {
+                std::fs::write(tmp.join(name), data).map_err(io)?;
+            }
+        }
+    }
+    let boot = tmp.join("boot.py");
+    let mut text = repl_uart_boot_line(n).into_bytes();
+    if let Ok(old) = std::fs::read(&boot) {
+        text.extend_from_slice(&old);
+    }
+    std::fs::write(&boot, text).map_err(io)?;
+    let img = pybsim_fsimage::build_image(&tmp);
+    let _ = std::fs::remove_dir_all(&tmp);
+    img
 }
 
 impl Session {
@@ -104,7 +165,7 @@ impl Session {
         } else {
             Board::builtin(&cfg.board)?
         };
-        let image = loader::load_file(&cfg.firmware, None)?;
+        let image = loader::load_files(&firmware_parts(&cfg.firmware))?;
         image.validate(&load_regions())?;
         let mut wires = Vec::new();
         for w in &cfg.wires {
@@ -133,9 +194,10 @@ impl Session {
         // A board fresh from the factory already has its flash filesystem: start from an
         // empty FAT volume (or the --fs directory's files), not from erased flash, which
         // the firmware would spend seconds of board time formatting.
-        let img = match &cfg.fs {
-            Some(dir) => pybsim_fsimage::build_image(dir),
-            None => pybsim_fsimage::image_with_files(&DEFAULT_FILES),
+        let img = match (&cfg.fs, cfg.repl_uart) {
+            (dir, Some(n)) => image_with_repl_uart(dir.as_deref(), n),
+            (Some(dir), None) => pybsim_fsimage::build_image(dir),
+            (None, None) => pybsim_fsimage::image_with_files(&DEFAULT_FILES),
         }
         .map_err(|source| SessionError::Fs {
             path: cfg.fs.clone().unwrap_or_default(),
@@ -153,6 +215,8 @@ impl Session {
             max_ns: cfg.max_ns,
             stimuli,
             pending: Vec::new(),
+            repl_uart: cfg.repl_uart,
+            rx_busy_until: 0,
         })
     }
 
@@ -191,7 +255,7 @@ impl Session {
                         self.machine.drive_pin(p.port, p.pin, None);
                     }
                 }
-                Event::ConsoleInput { data, .. } => self.machine.console_input(&data.0),
+                Event::ConsoleInput { data, .. } => self.console_input(&data.0),
                 Event::UartInput { uart, data, .. } => {
                     // Back to back frames at 115200 baud, 10 bits each.
                     let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;
@@ -209,7 +273,10 @@ impl Session {
         self.apply_stimuli();
         let until = self.machine.now() + SLICE_CYCLES;
         let exit = self.machine.run_until(until);
-        let out = self.machine.take_console_output();
+        let out = match self.repl_uart {
+            Some(n) => std::mem::take(&mut self.machine.sys().out.uart[n as usize]),
+            None => self.machine.take_console_output(),
+        };
         self.pending.extend_from_slice(&out);
         if let Some(max) = self.max_ns {
             if self.virtual_ns() >= max {
@@ -223,6 +290,22 @@ impl Session {
             Exit::SemihostExit(c) => Some(Outcome::Exit(c)),
             Exit::Halted => Some(Outcome::Halted),
         }
+    }
+
+    /// Sends host bytes to the firmware's console: the console device, or under
+    /// `repl_uart` the UART's RX line, back to back at 115200 baud from now.
+    pub fn console_input(&mut self, bytes: &[u8]) {
+        let Some(n) = self.repl_uart else {
+            self.machine.console_input(bytes);
+            return;
+        };
+        let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;
+        let mut t = self.rx_busy_until.max(self.machine.now());
+        for &b in bytes {
+            t += frame;
+            self.machine.uart_input(n, b, t);
+        }
+        self.rx_busy_until = t;
     }
 
     /// Console output produced so far and not yet consumed.
@@ -260,11 +343,11 @@ impl Session {
             };
         }
         wait!(b">>> ");
-        self.machine.console_input(b"\r\x01");
+        self.console_input(b"\r\x01");
         wait!(b"raw REPL; CTRL-B to exit\r\n>");
         let mut payload = script.to_vec();
         payload.push(0x04);
-        self.machine.console_input(&payload);
+        self.console_input(&payload);
         wait!(b"OK");
         // Stream stdout until the first EOT.
         loop {
@@ -295,6 +378,32 @@ impl Session {
     pub fn describe_fault(&self, r: &FaultReport) -> String {
         format_fault(r, &self.image)
     }
+}
+
+/// The files a firmware path names: one file, or parts separated by commas, e.g.
+/// `firmware0.bin,firmware1.bin` (raw parts load at 0x0800_0000 and 0x0802_0000 in that
+/// order) or `file@0xADDR` for an explicit base.
+pub fn firmware_parts(spec: &Path) -> Vec<(PathBuf, Option<u32>)> {
+    const BASES: [u32; 2] = [0x0800_0000, 0x0802_0000];
+    let spec = spec.to_string_lossy();
+    spec.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .enumerate()
+        .map(|(i, s)| {
+            let s = s.trim();
+            if let Some((p, a)) = s.rsplit_once('@') {
+                let hex = a.trim_start_matches("0x").replace('_', "");
+                if let Ok(base) = u32::from_str_radix(&hex, 16) {
+                    return (PathBuf::from(p), Some(base));
+                }
+            }
+            let bin = s.to_ascii_lowercase().ends_with(".bin");
+            (
+                PathBuf::from(s),
+                bin.then(|| BASES.get(i).copied()).flatten(),
+            )
+        })
+        .collect()
 }
 
 fn find(hay: &[u8], pat: &[u8]) -> Option<usize> {

@@ -96,6 +96,10 @@ struct RunArgs {
     /// Show the board in the terminal: LEDs, pins, console, clock.
     #[arg(long)]
     tui: bool,
+    /// Carry the console on U(S)ART n (1-6): for firmware whose REPL is on USB, such as
+    /// the official MicroPython builds (a boot.py line moves the REPL there).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
+    repl_uart: Option<u8>,
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
@@ -267,8 +271,10 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
     };
     let firmware = match &a.firmware {
         Some(f) => {
-            if !f.exists() {
-                return Err(fail(EXIT_NOINPUT, anyhow!("{}: no such file", f.display())));
+            for (p, _) in pybsim::session::firmware_parts(f) {
+                if !p.exists() {
+                    return Err(fail(EXIT_NOINPUT, anyhow!("{}: no such file", p.display())));
+                }
             }
             f.clone()
         }
@@ -290,6 +296,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
         stimuli: a.stimuli.clone(),
         max_cycles: a.max_cycles,
         max_ns,
+        repl_uart: a.repl_uart,
     };
     let mut session = Session::new(&cfg).map_err(|e| {
         let code = match e {
@@ -580,7 +587,7 @@ fn serve(session: &mut Session, serial: &str, cfg: &SessionConfig) -> Result<u8,
                         }
                         fwd.push(b);
                     }
-                    session.machine.console_input(&fwd);
+                    session.console_input(&fwd);
                 }
             }
         }

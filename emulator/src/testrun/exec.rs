@@ -376,7 +376,7 @@ fn drive(
     t_ok: &mut Option<u64>,
 ) -> Result<End, Stop> {
     d.wait_for(b">>> ")?;
-    d.s.machine.console_input(b"\r\x01");
+    d.s.console_input(b"\r\x01");
     d.wait_for(b"raw REPL; CTRL-B to exit\r\n>")?;
     // From here on the budgets count.
     d.log.borrow_mut().clear();
@@ -385,7 +385,7 @@ fn drive(
     d.cycle_budget_text = String::new();
     let mut payload = script.to_vec();
     payload.push(0x04);
-    d.s.machine.console_input(&payload);
+    d.s.console_input(&payload);
     let before = d.wait_for(b"OK")?;
     if !before.is_empty() {
         // The raw REPL answers "OK" at once; anything else is the firmware talking.

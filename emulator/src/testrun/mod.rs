@@ -756,6 +756,7 @@ fn session_config(opts: &TestOptions, common: &Common) -> Result<SessionConfig, 
         stimuli: opts.stimuli.clone(),
         max_cycles: None,
         max_ns: None,
+        repl_uart: None,
     })
 }
 

@@ -281,7 +281,7 @@ impl<'s> Engine<'s> {
     /// Host bytes for the board's console (they enter before the next slice).
     pub fn send(&mut self, bytes: &[u8]) {
         if !bytes.is_empty() {
-            self.session.machine.console_input(bytes);
+            self.session.console_input(bytes);
         }
     }
 
@@ -344,7 +344,7 @@ impl<'s> Engine<'s> {
                 let f = d.feed(&out);
                 self.console.feed(&f.show);
                 if !f.send.is_empty() {
-                    self.session.machine.console_input(&f.send);
+                    self.session.console_input(&f.send);
                 }
             }
             None => self.console.feed(&out),
