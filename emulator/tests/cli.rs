@@ -386,3 +386,63 @@ fn the_pty_survives_its_peer_closing_and_reopening() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn files_from_fs_are_on_the_flash_filesystem() {
+    if firmware().is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pybsim-cli-fs-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::write(dir.join("helper.py"), "def answer():\n    return 42\n").unwrap();
+    std::fs::write(dir.join("lib/data.txt"), "from the host\n").unwrap();
+    let s = script(
+        "usefs.py",
+        "import os, helper\nprint(helper.answer())\nprint(sorted(os.listdir('/flash')))\n\
+         print(open('/flash/lib/data.txt').read().strip())\n",
+    );
+    let o = pybsim(&["run", "--fs", dir.to_str().unwrap(), s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "42\n['helper.py', 'lib']\nfrom the host\n");
+    let o = pybsim(&["run", "--fs", "/nonexistent/dir", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(66));
+}
+
+#[test]
+fn serial_tcp_serves_the_repl_on_loopback() {
+    use std::io::Read;
+    let Some(fw) = firmware() else { return };
+    // A free port: bind, note it, release it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pybsim"))
+        .args(["run", "--firmware", fw.to_str().unwrap()])
+        .arg(format!("--serial=tcp:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut sock = None;
+    for _ in 0..500 {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            sock = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut sock = sock.expect("pybsim listens on the port");
+    sock.write_all(b"print(7 * 6)\r").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&got).contains("\r\n42\r\n") {
+        let n = sock.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
