@@ -429,10 +429,10 @@ pub fn bare_run(flash: &[u8]) -> Result<std::time::Duration, UcError> {
 /// hook dispatch alone.
 pub fn bare_run_hooked(flash: &[u8], empty_hook: bool) -> Result<std::time::Duration, UcError> {
     let mut uc = Unicorn::new(Arch::ARM, Mode::THUMB)?;
+    uc.ctl_set_cpu_model(ArmCpuModel::CORTEX_M4 as i32)?;
     if empty_hook {
         uc.add_block_hook(1, 0, |_, _, _| {})?;
     }
-    uc.ctl_set_cpu_model(ArmCpuModel::CORTEX_M4 as i32)?;
     let mut buf = vec![0xFFu8; 1 << 20];
     let n = flash.len().min(buf.len());
     buf[..n].copy_from_slice(&flash[..n]);

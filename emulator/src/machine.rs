@@ -201,7 +201,7 @@ struct CachedBlock {
     size: u32,
     /// First and last words of a block in RAM, to notice code rewritten in place.
     check: u64,
-    cost: Rc<BlockCost>,
+    cost: BlockCost,
     self_loop: bool,
 }
 
@@ -261,7 +261,7 @@ pub struct System {
     /// Cost of the block running now, added to `now` when the next block starts.
     block_cost: u64,
     /// Peripheral-access offsets of the block running now, and how many were used.
-    block_mem: Option<Rc<BlockCost>>,
+    block_mem: Option<usize>,
     block_mem_idx: usize,
     prev_fallthrough: u32,
     prev_taken_extra: u32,
@@ -370,10 +370,10 @@ impl System {
     /// Virtual time of the peripheral access being made now: the block start plus the
     /// cycles before the n-th instruction of the block that may reach a peripheral.
     fn access_time(&mut self) -> u64 {
-        let Some(b) = &self.block_mem else {
+        let Some(b) = self.block_mem.and_then(|i| self.cache[i].as_ref()) else {
             return self.now;
         };
-        let off = match b.mem_offsets.get(self.block_mem_idx) {
+        let off = match b.cost.mem_offsets.get(self.block_mem_idx) {
             Some(&o) => o as u64,
             None => self.block_cost.saturating_sub(1),
         };
@@ -1292,12 +1292,11 @@ impl Host for System {
                 addr,
                 size,
                 check,
-                cost: Rc::new(cost),
+                cost,
                 self_loop,
             });
         }
         let entry = self.cache[idx].as_ref().expect("filled above");
-        let cost = entry.cost.clone();
         let self_loop = entry.self_loop;
 
         if self.now >= self.next_deadline {
@@ -1328,6 +1327,9 @@ impl Host for System {
                 return;
             }
         }
+        let Some(CachedBlock { cost, .. }) = self.cache[idx].as_ref() else {
+            return;
+        };
         let mut extra = 0u64;
         if addr != self.prev_fallthrough && self.prev_fallthrough != u32::MAX {
             extra += self.prev_taken_extra as u64;
@@ -1351,7 +1353,7 @@ impl Host for System {
         self.prev_fallthrough = cost.fallthrough;
         self.prev_taken_extra = cost.taken_extra;
         self.prev_indirect = cost.ends_indirect;
-        self.block_mem = (!cost.mem_offsets.is_empty()).then_some(cost);
+        self.block_mem = (!cost.mem_offsets.is_empty()).then_some(idx);
     }
 
     fn on_interrupt(&mut self, cpu: &mut CpuRef, intno: u32) {

@@ -598,9 +598,19 @@ fn serve(session: &mut Session, serial: &str, cfg: &SessionConfig) -> Result<u8,
             return Ok(finish(session, o, cfg));
         }
         let out = session.take_output();
-        if !out.is_empty() {
-            let _ = link.tx.write_all(&out);
-            let _ = link.tx.flush();
+        if !out.is_empty()
+            && link
+                .tx
+                .write_all(&out)
+                .and_then(|_| link.tx.flush())
+                .is_err()
+        {
+            // The reader is gone (a closed pipe or socket): nobody can see the board.
+            tracing::info!(
+                t = session.machine.now(),
+                "console peer went away; stopping"
+            );
+            return Ok(EXIT_OK);
         }
         if eof && session.machine.console_pending() == 0 {
             idle_after_eof = if out.is_empty() {
