@@ -311,9 +311,8 @@ fn serial_stdio_serves_the_repl_to_a_pipe() {
     assert!(out.contains(">>> print(6 * 7)\r\n42\r\n"), "{out:?}");
 }
 
-#[test]
-fn serial_pty_announces_its_device_like_qemu() {
-    let Some(fw) = firmware() else { return };
+/// Starts `pybsim run --serial pty`; returns the child and its first stdout line.
+fn spawn_pty(fw: &Path) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pybsim"))
         .args(["run", "--firmware", fw.to_str().unwrap(), "--serial", "pty"])
         .stdin(Stdio::null())
@@ -324,6 +323,24 @@ fn serial_pty_announces_its_device_like_qemu() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    (child, line)
+}
+
+/// Reads from `r` until the bytes read so far contain `want`.
+fn read_until(r: &mut impl std::io::Read, want: &str) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&got).contains(want) {
+        let n = r.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn serial_pty_announces_its_device_like_qemu() {
+    let Some(fw) = firmware() else { return };
+    let (mut child, line) = spawn_pty(&fw);
     let _ = child.kill();
     let _ = child.wait();
     assert!(
@@ -349,18 +366,8 @@ fn boards_lists_both_pyboards() {
 
 #[test]
 fn the_pty_survives_its_peer_closing_and_reopening() {
-    use std::io::Read;
     let Some(fw) = firmware() else { return };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pybsim"))
-        .args(["run", "--firmware", fw.to_str().unwrap(), "--serial", "pty"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, line) = spawn_pty(&fw);
     let dev = line
         .trim_start_matches("char device redirected to ")
         .trim_end_matches(" (label serial0)\n")
@@ -372,13 +379,7 @@ fn the_pty_survives_its_peer_closing_and_reopening() {
             .open(&dev)
             .unwrap();
         f.write_all(format!("print({expr})\r").as_bytes()).unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 256];
-        while !String::from_utf8_lossy(&got).contains(want) {
-            let n = f.read(&mut buf).unwrap();
-            assert!(n > 0, "pty closed: {:?}", String::from_utf8_lossy(&got));
-            got.extend_from_slice(&buf[..n]);
-        }
+        read_until(&mut f, want);
     };
     ask("6 * 7", "\r\n42\r\n");
     // A second peer after the first closed the device.
@@ -410,7 +411,6 @@ fn files_from_fs_are_on_the_flash_filesystem() {
 
 #[test]
 fn serial_tcp_serves_the_repl_on_loopback() {
-    use std::io::Read;
     let Some(fw) = firmware() else { return };
     // A free port: bind, note it, release it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -436,13 +436,7 @@ fn serial_tcp_serves_the_repl_on_loopback() {
     }
     let mut sock = sock.expect("pybsim listens on the port");
     sock.write_all(b"print(7 * 6)\r").unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while !String::from_utf8_lossy(&got).contains("\r\n42\r\n") {
-        let n = sock.read(&mut buf).unwrap();
-        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
+    read_until(&mut sock, "\r\n42\r\n");
     let _ = child.kill();
     let _ = child.wait();
 }
