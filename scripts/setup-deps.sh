@@ -3,7 +3,7 @@
 # skipping those already present.
 set -euo pipefail
 
-PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi cmake libclang-dev python3 xz-utils make)
+PKGS=(gcc-arm-none-eabi libnewlib-arm-none-eabi cmake libclang-dev python3 xz-utils make tmux dpkg-dev)
 MISSING=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
