@@ -35,22 +35,22 @@ pub const FS_BASE: u32 = 0x0800_4000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("{0}")]
+    #[error(transparent)]
     Board(#[from] pybsim_boards::LoadError),
-    #[error("{0}")]
+    #[error(transparent)]
     Firmware(#[from] loader::LoadError),
     #[error("--fs {path}: {source}")]
     Fs {
         path: PathBuf,
         source: pybsim_fsimage::FsImageError,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Machine(#[from] crate::machine::MachineError),
     #[error("--wire {0}")]
     Wire(String),
     #[error("{0}")]
     Stimuli(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -334,21 +334,59 @@ impl Session {
         script: &[u8],
         out: &mut dyn Write,
     ) -> Result<Outcome, std::io::Error> {
+        // The REPL handshake must happen within these spans of board time, or the
+        // firmware has no REPL on this console (a USB-console firmware without
+        // --repl-uart, or one that hangs at boot).
         macro_rules! wait {
-            ($p:expr) => {
-                match self.wait_for($p) {
-                    Ok(v) => v,
-                    Err(o) => return Ok(o),
+            ($p:expr, $secs:expr, $what:expr) => {{
+                let limit = self.virtual_ns() + $secs * 1_000_000_000;
+                loop {
+                    if let Some(i) = find(&self.pending, $p) {
+                        let rest = self.pending.split_off(i + $p.len());
+                        break std::mem::replace(&mut self.pending, rest);
+                    }
+                    if self.virtual_ns() > limit {
+                        let tail = self.pending.len().saturating_sub(200);
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!(
+                                "{} within {} s of board time; the console showed: {:?}",
+                                $what,
+                                $secs,
+                                String::from_utf8_lossy(&self.pending[tail..])
+                            ),
+                        ));
+                    }
+                    if let Some(o) = self.step() {
+                        return Ok(o);
+                    }
                 }
-            };
+            }};
         }
-        wait!(b">>> ");
+        if let Some(i) = script.iter().position(|&b| b <= 0x04) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the script holds control byte {:#04x} at offset {i}: a MicroPython script is text",
+                    script[i]
+                ),
+            ));
+        }
+        wait!(
+            b">>> ",
+            30,
+            "the firmware did not show a REPL prompt on the console (for a firmware with its REPL on USB, try --repl-uart 1)"
+        );
         self.console_input(b"\r\x01");
-        wait!(b"raw REPL; CTRL-B to exit\r\n>");
+        wait!(
+            b"raw REPL; CTRL-B to exit\r\n>",
+            5,
+            "the firmware did not enter its raw REPL"
+        );
         let mut payload = script.to_vec();
         payload.push(0x04);
         self.console_input(&payload);
-        wait!(b"OK");
+        wait!(b"OK", 30, "the raw REPL did not accept the script");
         // Stream stdout until the first EOT.
         loop {
             if let Some(i) = self.pending.iter().position(|&b| b == 0x04) {
@@ -364,7 +402,11 @@ impl Session {
                 return Ok(o);
             }
         }
-        let err = wait!(b"\x04");
+        let err = wait!(
+            b"\x04",
+            30,
+            "the raw REPL did not end the script's error output"
+        );
         let err = &err[..err.len() - 1];
         if !err.is_empty() {
             out.write_all(err)?;

@@ -440,3 +440,40 @@ fn serial_tcp_serves_the_repl_on_loopback() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_script_that_is_not_text_is_refused_before_it_reaches_the_board() {
+    let s = script("binary.py", "print(1)\n\u{3}garbage\n");
+    let fw = firmware().unwrap_or_else(|| repo().join("emulator/Cargo.toml"));
+    let o = pybsim(&[
+        "run",
+        "--firmware",
+        fw.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    if firmware().is_none() {
+        return;
+    }
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("binary.py") && err.contains("control byte 0x03 at offset 9"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_firmware_without_a_console_repl_gives_up_after_30_virtual_seconds() {
+    let elf = pybsim::testkit::build_program("idle").expect("assemble idle.S");
+    let s = script("never.py", "print(1)\n");
+    let o = pybsim(&[
+        "run",
+        "--firmware",
+        elf.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("did not show a REPL prompt"), "{err}");
+    assert!(err.contains("within 30 s of board time"), "{err}");
+}

@@ -332,7 +332,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
         let mut out = CrLf(std::io::stdout(), false);
         let outcome = session
             .run_script(&script, &mut out)
-            .map_err(|e| fail(EXIT_SOFTWARE, e))?;
+            .map_err(|e| script_error(&a, e))?;
         finish(&mut session, outcome, &cfg)
     } else {
         serve(&mut session, &a.serial, &cfg)?
@@ -348,6 +348,21 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
             .map_err(|e| fail(EXIT_SOFTWARE, e))?;
     }
     Ok(code)
+}
+
+/// An error of the raw-REPL exchange: a script that is not text is bad input (65); a
+/// firmware that never shows its REPL is the guest's failure (2).
+fn script_error(a: &RunArgs, e: std::io::Error) -> Fail {
+    let name = a
+        .script
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    match e.kind() {
+        std::io::ErrorKind::InvalidData => fail(EXIT_DATAERR, anyhow!("{name}: {e}")),
+        std::io::ErrorKind::TimedOut => fail(EXIT_FAULT, anyhow!("{e}")),
+        _ => fail(EXIT_SOFTWARE, e),
+    }
 }
 
 /// Writes the board's CR LF line ends as LF, as a host command's output should be.
