@@ -455,6 +455,17 @@ fn find(hay: &[u8], pat: &[u8]) -> Option<usize> {
     hay.windows(pat.len()).position(|w| w == pat)
 }
 
+/// The default firmware: `$PYBSIM_FIRMWARE`, else pybsim's runtime built by
+/// scripts/build-firmware.sh into the repository's .cache (None if not built yet).
+pub fn default_firmware() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PYBSIM_FIRMWARE") {
+        return Some(PathBuf::from(p));
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let elf = repo.join(".cache/firmware/firmware.elf");
+    elf.exists().then_some(elf)
+}
+
 /// Memory the loaders may fill: flash (and its alias at 0), SRAM, CCM.
 pub fn load_regions() -> Vec<LoadRegion> {
     vec![

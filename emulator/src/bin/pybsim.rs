@@ -167,14 +167,13 @@ fn repo_dir() -> PathBuf {
 /// The default firmware: $PYBSIM_FIRMWARE, else the runtime built by
 /// scripts/build-firmware.sh (built now if missing).
 fn firmware_path(rebuild: bool) -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("PYBSIM_FIRMWARE") {
-        return Ok(PathBuf::from(p));
+    if !rebuild || std::env::var_os("PYBSIM_FIRMWARE").is_some() {
+        if let Some(p) = pybsim::session::default_firmware() {
+            return Ok(p);
+        }
     }
     let repo = repo_dir();
     let elf = repo.join(".cache/firmware/firmware.elf");
-    if elf.exists() && !rebuild {
-        return Ok(elf);
-    }
     let script = repo.join("scripts/build-firmware.sh");
     eprintln!(
         "pybsim: building the default firmware ({})",

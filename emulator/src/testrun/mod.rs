@@ -102,16 +102,7 @@ pub struct TestArgs {
     pub tolerance: String,
 }
 
-/// The default firmware: $PYBSIM_FIRMWARE, else the runtime built by
-/// scripts/build-firmware.sh, when it exists.
-pub fn default_firmware() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("PYBSIM_FIRMWARE") {
-        return Some(PathBuf::from(p));
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-    let elf = repo.join(".cache/firmware/firmware.elf");
-    elf.exists().then_some(elf)
-}
+pub use crate::session::default_firmware;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
