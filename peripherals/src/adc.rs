@@ -27,7 +27,7 @@
 //!   sampling capacitor and source impedance, noise and offset errors.
 
 use crate::device::{BusError, Ctx, Device, Size};
-use crate::regs::{f, unmodelled, Access::*, Block, Reg};
+use crate::regs::{f, unmodelled, Access::*, Block, Field, Reg};
 
 const T: &str = "periph::adc";
 
@@ -64,484 +64,92 @@ const TEMP_MV: u32 = 760;
 const VREFINT_MV: u32 = 1210;
 const VBAT_MV: u32 = 3300;
 
-/// The register table (RM0090 §13.13.18, the register map).
-pub const REGS: &[Reg] = &[
-    Reg {
-        offset: 0x000,
-        name: "ADC1_SR",
-        reset: 0x0,
-        fields: &[
-            f("AWD", 0, 1, Rc0),
-            f("EOC", 1, 1, Rc0),
-            f("JEOC", 2, 1, Rc0),
-            f("JSTRT", 3, 1, Rc0),
-            f("STRT", 4, 1, Rc0),
-            f("OVR", 5, 1, Rc0),
-        ],
-    },
-    Reg {
-        offset: 0x004,
-        name: "ADC1_CR1",
-        reset: 0x0,
-        fields: &[
-            unmodelled("AWDCH", 0, 5, Rw),
-            f("EOCIE", 5, 1, Rw),
-            unmodelled("AWDIE", 6, 1, Rw),
-            unmodelled("JEOCIE", 7, 1, Rw),
-            unmodelled("SCAN", 8, 1, Rw),
-            unmodelled("AWDSGL", 9, 1, Rw),
-            unmodelled("JAUTO", 10, 1, Rw),
-            unmodelled("DISCEN", 11, 1, Rw),
-            unmodelled("JDISCEN", 12, 1, Rw),
-            unmodelled("DISCNUM", 13, 3, Rw),
-            unmodelled("JAWDEN", 22, 1, Rw),
-            unmodelled("AWDEN", 23, 1, Rw),
-            f("RES", 24, 2, Rw),
-            unmodelled("OVRIE", 26, 1, Rw),
-        ],
-    },
-    Reg {
-        offset: 0x008,
-        name: "ADC1_CR2",
-        reset: 0x0,
-        fields: &[
-            f("ADON", 0, 1, Rw),
-            unmodelled("CONT", 1, 1, Rw),
-            unmodelled("DMA", 8, 1, Rw),
-            unmodelled("DDS", 9, 1, Rw),
-            f("EOCS", 10, 1, Rw),
-            f("ALIGN", 11, 1, Rw),
-            unmodelled("JEXTSEL", 16, 4, Rw),
-            unmodelled("JEXTEN", 20, 2, Rw),
-            unmodelled("JSWSTART", 22, 1, Rw),
-            unmodelled("EXTSEL", 24, 4, Rw),
-            unmodelled("EXTEN", 28, 2, Rw),
-            f("SWSTART", 30, 1, Rw),
-        ],
-    },
-    Reg {
-        offset: 0x00c,
-        name: "ADC1_SMPR1",
-        reset: 0x0,
-        fields: &[f("SMP10_18", 0, 27, Rw)],
-    },
-    Reg {
-        offset: 0x010,
-        name: "ADC1_SMPR2",
-        reset: 0x0,
-        fields: &[f("SMP0_9", 0, 30, Rw)],
-    },
-    Reg {
-        offset: 0x014,
-        name: "ADC1_JOFR1",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x018,
-        name: "ADC1_JOFR2",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x01c,
-        name: "ADC1_JOFR3",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x020,
-        name: "ADC1_JOFR4",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x024,
-        name: "ADC1_HTR",
-        reset: 0xfff,
-        fields: &[unmodelled("HT", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x028,
-        name: "ADC1_LTR",
-        reset: 0x0,
-        fields: &[unmodelled("LT", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x02c,
-        name: "ADC1_SQR1",
-        reset: 0x0,
-        fields: &[unmodelled("SQ13_16", 0, 20, Rw), unmodelled("L", 20, 4, Rw)],
-    },
-    Reg {
-        offset: 0x030,
-        name: "ADC1_SQR2",
-        reset: 0x0,
-        fields: &[unmodelled("SQ7_12", 0, 30, Rw)],
-    },
-    Reg {
-        offset: 0x034,
-        name: "ADC1_SQR3",
-        reset: 0x0,
-        fields: &[f("SQ1", 0, 5, Rw), unmodelled("SQ2_6", 5, 25, Rw)],
-    },
-    Reg {
-        offset: 0x038,
-        name: "ADC1_JSQR",
-        reset: 0x0,
-        fields: &[unmodelled("JSQ1_4", 0, 20, Rw), unmodelled("JL", 20, 2, Rw)],
-    },
-    Reg {
-        offset: 0x03c,
-        name: "ADC1_JDR1",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x040,
-        name: "ADC1_JDR2",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x044,
-        name: "ADC1_JDR3",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x048,
-        name: "ADC1_JDR4",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x04c,
-        name: "ADC1_DR",
-        reset: 0x0,
-        fields: &[f("DATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x100,
-        name: "ADC2_SR",
-        reset: 0x0,
-        fields: &[
-            f("AWD", 0, 1, Rc0),
-            f("EOC", 1, 1, Rc0),
-            f("JEOC", 2, 1, Rc0),
-            f("JSTRT", 3, 1, Rc0),
-            f("STRT", 4, 1, Rc0),
-            f("OVR", 5, 1, Rc0),
-        ],
-    },
-    Reg {
-        offset: 0x104,
-        name: "ADC2_CR1",
-        reset: 0x0,
-        fields: &[
-            unmodelled("AWDCH", 0, 5, Rw),
-            f("EOCIE", 5, 1, Rw),
-            unmodelled("AWDIE", 6, 1, Rw),
-            unmodelled("JEOCIE", 7, 1, Rw),
-            unmodelled("SCAN", 8, 1, Rw),
-            unmodelled("AWDSGL", 9, 1, Rw),
-            unmodelled("JAUTO", 10, 1, Rw),
-            unmodelled("DISCEN", 11, 1, Rw),
-            unmodelled("JDISCEN", 12, 1, Rw),
-            unmodelled("DISCNUM", 13, 3, Rw),
-            unmodelled("JAWDEN", 22, 1, Rw),
-            unmodelled("AWDEN", 23, 1, Rw),
-            f("RES", 24, 2, Rw),
-            unmodelled("OVRIE", 26, 1, Rw),
-        ],
-    },
-    Reg {
-        offset: 0x108,
-        name: "ADC2_CR2",
-        reset: 0x0,
-        fields: &[
-            f("ADON", 0, 1, Rw),
-            unmodelled("CONT", 1, 1, Rw),
-            unmodelled("DMA", 8, 1, Rw),
-            unmodelled("DDS", 9, 1, Rw),
-            f("EOCS", 10, 1, Rw),
-            f("ALIGN", 11, 1, Rw),
-            unmodelled("JEXTSEL", 16, 4, Rw),
-            unmodelled("JEXTEN", 20, 2, Rw),
-            unmodelled("JSWSTART", 22, 1, Rw),
-            unmodelled("EXTSEL", 24, 4, Rw),
-            unmodelled("EXTEN", 28, 2, Rw),
-            f("SWSTART", 30, 1, Rw),
-        ],
-    },
-    Reg {
-        offset: 0x10c,
-        name: "ADC2_SMPR1",
-        reset: 0x0,
-        fields: &[f("SMP10_18", 0, 27, Rw)],
-    },
-    Reg {
-        offset: 0x110,
-        name: "ADC2_SMPR2",
-        reset: 0x0,
-        fields: &[f("SMP0_9", 0, 30, Rw)],
-    },
-    Reg {
-        offset: 0x114,
-        name: "ADC2_JOFR1",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x118,
-        name: "ADC2_JOFR2",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x11c,
-        name: "ADC2_JOFR3",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x120,
-        name: "ADC2_JOFR4",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x124,
-        name: "ADC2_HTR",
-        reset: 0xfff,
-        fields: &[unmodelled("HT", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x128,
-        name: "ADC2_LTR",
-        reset: 0x0,
-        fields: &[unmodelled("LT", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x12c,
-        name: "ADC2_SQR1",
-        reset: 0x0,
-        fields: &[unmodelled("SQ13_16", 0, 20, Rw), unmodelled("L", 20, 4, Rw)],
-    },
-    Reg {
-        offset: 0x130,
-        name: "ADC2_SQR2",
-        reset: 0x0,
-        fields: &[unmodelled("SQ7_12", 0, 30, Rw)],
-    },
-    Reg {
-        offset: 0x134,
-        name: "ADC2_SQR3",
-        reset: 0x0,
-        fields: &[f("SQ1", 0, 5, Rw), unmodelled("SQ2_6", 5, 25, Rw)],
-    },
-    Reg {
-        offset: 0x138,
-        name: "ADC2_JSQR",
-        reset: 0x0,
-        fields: &[unmodelled("JSQ1_4", 0, 20, Rw), unmodelled("JL", 20, 2, Rw)],
-    },
-    Reg {
-        offset: 0x13c,
-        name: "ADC2_JDR1",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x140,
-        name: "ADC2_JDR2",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x144,
-        name: "ADC2_JDR3",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x148,
-        name: "ADC2_JDR4",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x14c,
-        name: "ADC2_DR",
-        reset: 0x0,
-        fields: &[f("DATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x200,
-        name: "ADC3_SR",
-        reset: 0x0,
-        fields: &[
-            f("AWD", 0, 1, Rc0),
-            f("EOC", 1, 1, Rc0),
-            f("JEOC", 2, 1, Rc0),
-            f("JSTRT", 3, 1, Rc0),
-            f("STRT", 4, 1, Rc0),
-            f("OVR", 5, 1, Rc0),
-        ],
-    },
-    Reg {
-        offset: 0x204,
-        name: "ADC3_CR1",
-        reset: 0x0,
-        fields: &[
-            unmodelled("AWDCH", 0, 5, Rw),
-            f("EOCIE", 5, 1, Rw),
-            unmodelled("AWDIE", 6, 1, Rw),
-            unmodelled("JEOCIE", 7, 1, Rw),
-            unmodelled("SCAN", 8, 1, Rw),
-            unmodelled("AWDSGL", 9, 1, Rw),
-            unmodelled("JAUTO", 10, 1, Rw),
-            unmodelled("DISCEN", 11, 1, Rw),
-            unmodelled("JDISCEN", 12, 1, Rw),
-            unmodelled("DISCNUM", 13, 3, Rw),
-            unmodelled("JAWDEN", 22, 1, Rw),
-            unmodelled("AWDEN", 23, 1, Rw),
-            f("RES", 24, 2, Rw),
-            unmodelled("OVRIE", 26, 1, Rw),
-        ],
-    },
-    Reg {
-        offset: 0x208,
-        name: "ADC3_CR2",
-        reset: 0x0,
-        fields: &[
-            f("ADON", 0, 1, Rw),
-            unmodelled("CONT", 1, 1, Rw),
-            unmodelled("DMA", 8, 1, Rw),
-            unmodelled("DDS", 9, 1, Rw),
-            f("EOCS", 10, 1, Rw),
-            f("ALIGN", 11, 1, Rw),
-            unmodelled("JEXTSEL", 16, 4, Rw),
-            unmodelled("JEXTEN", 20, 2, Rw),
-            unmodelled("JSWSTART", 22, 1, Rw),
-            unmodelled("EXTSEL", 24, 4, Rw),
-            unmodelled("EXTEN", 28, 2, Rw),
-            f("SWSTART", 30, 1, Rw),
-        ],
-    },
-    Reg {
-        offset: 0x20c,
-        name: "ADC3_SMPR1",
-        reset: 0x0,
-        fields: &[f("SMP10_18", 0, 27, Rw)],
-    },
-    Reg {
-        offset: 0x210,
-        name: "ADC3_SMPR2",
-        reset: 0x0,
-        fields: &[f("SMP0_9", 0, 30, Rw)],
-    },
-    Reg {
-        offset: 0x214,
-        name: "ADC3_JOFR1",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x218,
-        name: "ADC3_JOFR2",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x21c,
-        name: "ADC3_JOFR3",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x220,
-        name: "ADC3_JOFR4",
-        reset: 0x0,
-        fields: &[unmodelled("JOFFSET", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x224,
-        name: "ADC3_HTR",
-        reset: 0xfff,
-        fields: &[unmodelled("HT", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x228,
-        name: "ADC3_LTR",
-        reset: 0x0,
-        fields: &[unmodelled("LT", 0, 12, Rw)],
-    },
-    Reg {
-        offset: 0x22c,
-        name: "ADC3_SQR1",
-        reset: 0x0,
-        fields: &[unmodelled("SQ13_16", 0, 20, Rw), unmodelled("L", 20, 4, Rw)],
-    },
-    Reg {
-        offset: 0x230,
-        name: "ADC3_SQR2",
-        reset: 0x0,
-        fields: &[unmodelled("SQ7_12", 0, 30, Rw)],
-    },
-    Reg {
-        offset: 0x234,
-        name: "ADC3_SQR3",
-        reset: 0x0,
-        fields: &[f("SQ1", 0, 5, Rw), unmodelled("SQ2_6", 5, 25, Rw)],
-    },
-    Reg {
-        offset: 0x238,
-        name: "ADC3_JSQR",
-        reset: 0x0,
-        fields: &[unmodelled("JSQ1_4", 0, 20, Rw), unmodelled("JL", 20, 2, Rw)],
-    },
-    Reg {
-        offset: 0x23c,
-        name: "ADC3_JDR1",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x240,
-        name: "ADC3_JDR2",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x244,
-        name: "ADC3_JDR3",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x248,
-        name: "ADC3_JDR4",
-        reset: 0x0,
-        fields: &[f("JDATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x24c,
-        name: "ADC3_DR",
-        reset: 0x0,
-        fields: &[f("DATA", 0, 16, R)],
-    },
-    Reg {
-        offset: 0x300,
-        name: "CSR",
-        reset: 0x0,
-        fields: &[f("flags", 0, 22, R)],
-    },
-    Reg {
-        offset: 0x304,
-        name: "CCR",
-        reset: 0x0,
-        fields: &[
+/// Fields of the registers each ADC has (RM0090 §13.13).
+const SR_F: &[Field] = &[
+    f("AWD", 0, 1, Rc0),
+    f("EOC", 1, 1, Rc0),
+    f("JEOC", 2, 1, Rc0),
+    f("JSTRT", 3, 1, Rc0),
+    f("STRT", 4, 1, Rc0),
+    f("OVR", 5, 1, Rc0),
+];
+const CR1_F: &[Field] = &[
+    unmodelled("AWDCH", 0, 5, Rw),
+    f("EOCIE", 5, 1, Rw),
+    unmodelled("AWDIE", 6, 1, Rw),
+    unmodelled("JEOCIE", 7, 1, Rw),
+    unmodelled("SCAN", 8, 1, Rw),
+    unmodelled("AWDSGL", 9, 1, Rw),
+    unmodelled("JAUTO", 10, 1, Rw),
+    unmodelled("DISCEN", 11, 1, Rw),
+    unmodelled("JDISCEN", 12, 1, Rw),
+    unmodelled("DISCNUM", 13, 3, Rw),
+    unmodelled("JAWDEN", 22, 1, Rw),
+    unmodelled("AWDEN", 23, 1, Rw),
+    f("RES", 24, 2, Rw),
+    unmodelled("OVRIE", 26, 1, Rw),
+];
+const CR2_F: &[Field] = &[
+    f("ADON", 0, 1, Rw),
+    unmodelled("CONT", 1, 1, Rw),
+    unmodelled("DMA", 8, 1, Rw),
+    unmodelled("DDS", 9, 1, Rw),
+    f("EOCS", 10, 1, Rw),
+    f("ALIGN", 11, 1, Rw),
+    unmodelled("JEXTSEL", 16, 4, Rw),
+    unmodelled("JEXTEN", 20, 2, Rw),
+    unmodelled("JSWSTART", 22, 1, Rw),
+    unmodelled("EXTSEL", 24, 4, Rw),
+    unmodelled("EXTEN", 28, 2, Rw),
+    f("SWSTART", 30, 1, Rw),
+];
+const SMPR1_F: &[Field] = &[f("SMP10_18", 0, 27, Rw)];
+const SMPR2_F: &[Field] = &[f("SMP0_9", 0, 30, Rw)];
+const JOFR1_F: &[Field] = &[unmodelled("JOFFSET", 0, 12, Rw)];
+const JOFR2_F: &[Field] = &[unmodelled("JOFFSET", 0, 12, Rw)];
+const JOFR3_F: &[Field] = &[unmodelled("JOFFSET", 0, 12, Rw)];
+const JOFR4_F: &[Field] = &[unmodelled("JOFFSET", 0, 12, Rw)];
+const HTR_F: &[Field] = &[unmodelled("HT", 0, 12, Rw)];
+const LTR_F: &[Field] = &[unmodelled("LT", 0, 12, Rw)];
+const SQR1_F: &[Field] = &[unmodelled("SQ13_16", 0, 20, Rw), unmodelled("L", 20, 4, Rw)];
+const SQR2_F: &[Field] = &[unmodelled("SQ7_12", 0, 30, Rw)];
+const SQR3_F: &[Field] = &[f("SQ1", 0, 5, Rw), unmodelled("SQ2_6", 5, 25, Rw)];
+const JSQR_F: &[Field] = &[unmodelled("JSQ1_4", 0, 20, Rw), unmodelled("JL", 20, 2, Rw)];
+const JDR1_F: &[Field] = &[f("JDATA", 0, 16, R)];
+const JDR2_F: &[Field] = &[f("JDATA", 0, 16, R)];
+const JDR3_F: &[Field] = &[f("JDATA", 0, 16, R)];
+const JDR4_F: &[Field] = &[f("JDATA", 0, 16, R)];
+const DR_F: &[Field] = &[f("DATA", 0, 16, R)];
+
+/// The register table (RM0090 §13.13.18, the register map): the same block for ADC1-3
+/// at 0x000, 0x100 and 0x200, then the common registers.
+macro_rules! adc_regs {
+    ($($n:literal @ $base:literal),*) => {
+        &[
+            $(
+                Reg { offset: $base + 0x000, name: concat!("ADC", $n, "_SR"), reset: 0x0, fields: SR_F },
+                Reg { offset: $base + 0x004, name: concat!("ADC", $n, "_CR1"), reset: 0x0, fields: CR1_F },
+                Reg { offset: $base + 0x008, name: concat!("ADC", $n, "_CR2"), reset: 0x0, fields: CR2_F },
+                Reg { offset: $base + 0x00c, name: concat!("ADC", $n, "_SMPR1"), reset: 0x0, fields: SMPR1_F },
+                Reg { offset: $base + 0x010, name: concat!("ADC", $n, "_SMPR2"), reset: 0x0, fields: SMPR2_F },
+                Reg { offset: $base + 0x014, name: concat!("ADC", $n, "_JOFR1"), reset: 0x0, fields: JOFR1_F },
+                Reg { offset: $base + 0x018, name: concat!("ADC", $n, "_JOFR2"), reset: 0x0, fields: JOFR2_F },
+                Reg { offset: $base + 0x01c, name: concat!("ADC", $n, "_JOFR3"), reset: 0x0, fields: JOFR3_F },
+                Reg { offset: $base + 0x020, name: concat!("ADC", $n, "_JOFR4"), reset: 0x0, fields: JOFR4_F },
+                Reg { offset: $base + 0x024, name: concat!("ADC", $n, "_HTR"), reset: 0xfff, fields: HTR_F },
+                Reg { offset: $base + 0x028, name: concat!("ADC", $n, "_LTR"), reset: 0x0, fields: LTR_F },
+                Reg { offset: $base + 0x02c, name: concat!("ADC", $n, "_SQR1"), reset: 0x0, fields: SQR1_F },
+                Reg { offset: $base + 0x030, name: concat!("ADC", $n, "_SQR2"), reset: 0x0, fields: SQR2_F },
+                Reg { offset: $base + 0x034, name: concat!("ADC", $n, "_SQR3"), reset: 0x0, fields: SQR3_F },
+                Reg { offset: $base + 0x038, name: concat!("ADC", $n, "_JSQR"), reset: 0x0, fields: JSQR_F },
+                Reg { offset: $base + 0x03c, name: concat!("ADC", $n, "_JDR1"), reset: 0x0, fields: JDR1_F },
+                Reg { offset: $base + 0x040, name: concat!("ADC", $n, "_JDR2"), reset: 0x0, fields: JDR2_F },
+                Reg { offset: $base + 0x044, name: concat!("ADC", $n, "_JDR3"), reset: 0x0, fields: JDR3_F },
+                Reg { offset: $base + 0x048, name: concat!("ADC", $n, "_JDR4"), reset: 0x0, fields: JDR4_F },
+                Reg { offset: $base + 0x04c, name: concat!("ADC", $n, "_DR"), reset: 0x0, fields: DR_F },
+            )*
+            Reg { offset: 0x300, name: "CSR", reset: 0x0, fields: &[f("flags", 0, 22, R)] },
+            Reg { offset: 0x304, name: "CCR", reset: 0x0, fields: &[
             unmodelled("MULTI", 0, 5, Rw),
             unmodelled("DELAY", 8, 4, Rw),
             unmodelled("DDS", 13, 1, Rw),
@@ -549,15 +157,13 @@ pub const REGS: &[Reg] = &[
             f("ADCPRE", 16, 2, Rw),
             f("VBATE", 22, 1, Rw),
             f("TSVREFE", 23, 1, Rw),
-        ],
-    },
-    Reg {
-        offset: 0x308,
-        name: "CDR",
-        reset: 0x0,
-        fields: &[f("DATA", 0, 32, R)],
-    },
-];
+        ] },
+            Reg { offset: 0x308, name: "CDR", reset: 0x0, fields: &[f("DATA", 0, 32, R)] },
+        ]
+    };
+}
+
+pub const REGS: &[Reg] = adc_regs!(1 @ 0x000, 2 @ 0x100, 3 @ 0x200);
 
 /// The three ADCs and their common registers.
 pub struct Adc {
