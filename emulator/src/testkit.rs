@@ -130,9 +130,18 @@ pub fn build_program(name: &str) -> Result<PathBuf, String> {
 
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
 
+    // Any file of tests/asm may be included (hardfault.S includes busfault.S): rebuild
+    // when any of them is newer than the program.
     let mut newest = mtime(&source)?;
     for dep in [&common, &header, &script] {
         newest = newest.max(mtime(dep)?);
+    }
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            if let Ok(t) = mtime(&e.path()) {
+                newest = newest.max(t);
+            }
+        }
     }
     if let Ok(built) = mtime(&elf) {
         if built >= newest {
