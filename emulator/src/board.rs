@@ -74,13 +74,6 @@ fn timer_or_unmodelled(name: &str, kind: PeripheralKind, n: Option<u8>) -> Box<d
     }
 }
 
-/// Board-level settings of a machine.
-#[derive(Debug, Clone, Default)]
-pub struct Wiring {
-    /// Pins joined by a wire.
-    pub wires: Vec<(PinId, PinId)>,
-}
-
 /// Builds the machine for `board` with the extra `wires`.
 pub fn build(board: &Board, wires: &[(PinId, PinId)]) -> Result<Machine, MachineError> {
     let devices = board

@@ -82,8 +82,6 @@ struct Insn {
     len: u32,
     cycles: u32,
     kind: Kind,
-    /// Branch that is always taken (cost already includes 1+P).
-    uncond_branch: bool,
     /// Conditional branch: costs P more when taken.
     cond_branch: bool,
     indirect: bool,
@@ -96,7 +94,6 @@ impl Insn {
             len,
             cycles,
             kind,
-            uncond_branch: false,
             cond_branch: false,
             indirect: false,
             unknown: false,
@@ -104,7 +101,6 @@ impl Insn {
     }
     fn branch(len: u32, base: u32, indirect: bool) -> Self {
         Insn {
-            uncond_branch: true,
             indirect,
             ..Insn::new(len, base, Kind::Other)
         }
@@ -196,10 +192,7 @@ fn decode16(hw: u16) -> Insn {
         0xD => {
             let cond = (hw >> 8) & 0xF;
             match cond {
-                0xE => Insn {
-                    unknown: false,
-                    ..Insn::new(2, 1, Kind::Other)
-                }, // UDF
+                0xE => Insn::new(2, 1, Kind::Other), // UDF (faults before it costs)
                 0xF => Insn::new(2, 1, Kind::Other), // SVC
                 _ => Insn::cond(2),
             }
@@ -300,9 +293,6 @@ fn decode32(hw1: u16, hw2: u16) -> Insn {
             Insn::new(4, 1, Kind::Other)
         }
         _ => {
-            if hw1 & 0x0400 != 0 && (hw1 >> 9) & 0b11 == 0b11 && hw1 & 0x0200 != 0 {
-                // coprocessor space 0b11 1xxxxx
-            }
             let op2 = (hw1 >> 4) & 0x7F;
             if op2 & 0x40 != 0 {
                 return decode_vfp(hw1, hw2);
@@ -342,7 +332,7 @@ fn decode32(hw1: u16, hw2: u16) -> Insn {
 }
 
 /// Whether a load/store may reach a peripheral: its base register is neither SP nor PC.
-fn may_touch_peripheral(hw1: u16, hw2: u16, len: u32) -> bool {
+fn may_touch_peripheral(hw1: u16, len: u32) -> bool {
     if len == 2 {
         return match hw1 >> 12 {
             0x5..=0x8 => true, // register/immediate offset, base r0-r7
@@ -364,7 +354,6 @@ fn may_touch_peripheral(hw1: u16, hw2: u16, len: u32) -> bool {
         }
         _ => false,
     };
-    let _ = hw2;
     is_mem && rn != 13 && rn != 15
 }
 
@@ -393,20 +382,12 @@ pub fn cost_block(addr: u32, bytes: &[u8]) -> BlockCost {
         if off == 0 {
             c.first_wide_unaligned = insn.len == 4 && addr & 2 != 0;
         }
-        let hw2 = if insn.len == 4 {
-            u16::from_le_bytes([bytes[off + 2], bytes[off + 3]])
-        } else {
-            0
-        };
-        if may_touch_peripheral(hw1, hw2, insn.len) {
+        if may_touch_peripheral(hw1, insn.len) {
             c.mem_offsets.push(c.base);
         }
         let mut cyc = insn.cycles;
         if insn.kind == Kind::Load && prev == Kind::Load {
             cyc = 1; // pipelined with the previous load
-        }
-        if insn.uncond_branch && !insn.indirect {
-            // direct taken branch: alignment term is added when the target is known
         }
         prev = insn.kind;
         c.insns += 1;

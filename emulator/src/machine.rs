@@ -457,7 +457,6 @@ impl System {
                         self.stop(cpu, Exit::Fault(Box::new(report)));
                     }
                 }
-                Target::SliceEnd | Target::Stimulus => {}
             }
         }
         self.refresh_deadline();
@@ -537,12 +536,6 @@ impl System {
                 Effect::Cancel { token } => self.sched.cancel(Target::Device(d), token),
                 Effect::Clocks(c) => {
                     if c != self.clocks {
-                        // SysTick keeps its count across the change.
-                        let tick = self
-                            .scs
-                            .systick
-                            .tick_cycles(self.clocks.sysclk, self.clocks.hclk);
-                        let _ = tick;
                         self.clocks = c;
                         self.clock_log.push((self.now, c.sysclk));
                         self.log(|| format!("clocks sysclk={} hclk={}", c.sysclk, c.hclk));
@@ -982,8 +975,6 @@ impl System {
         let watch = self.now + self.clocks.sysclk as u64 / 1000 * FAULT_WATCH_MS;
         self.sched.schedule(Target::FaultWatch, 0, watch);
         self.refresh_deadline();
-        self.scs.activate(target);
-        self.scs.deactivate(target); // enter() sets it active again
         self.enter(cpu, target, ret);
     }
 
@@ -1365,13 +1356,13 @@ impl Host for System {
                 if self.scs.group(self.scs.priority(scs::EXC_SVCALL)) < exec {
                     self.enter(cpu, scs::EXC_SVCALL, ret);
                 } else {
+                    self.scs.hfsr |= scs::HFSR_FORCED;
                     self.fault(
                         cpu,
                         scs::EXC_HARDFAULT,
                         "SVC executed where SVCall cannot be taken".into(),
                         ret,
                     );
-                    self.scs.hfsr |= scs::HFSR_FORCED;
                 }
             }
             7 => {

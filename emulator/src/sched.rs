@@ -15,10 +15,6 @@ pub enum Target {
     SysTick,
     /// A byte arriving at U(S)ART `n` (1-6).
     UartRx(u8),
-    /// The end of a slice asked for by the frontend.
-    SliceEnd,
-    /// Host stimuli (button, pins, input) due at this time.
-    Stimulus,
     /// A fault handler still running long after the fault: the firmware gave up.
     FaultWatch,
 }
