@@ -603,6 +603,9 @@ impl System {
                     cpu.stop();
                 }
                 Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
+                Effect::DmaRequest { .. } | Effect::DmaPeripheralEnd { .. } => {
+                    // DMA transfers are not modelled yet (see peripherals/src/dma.rs).
+                }
                 Effect::PinOutput { port, pin, level } => {
                     if let Some(t) = self.pin_trace.as_mut() {
                         t.push((self.now, port, pin, level));

@@ -129,6 +129,36 @@ pub enum AfSignal {
     UartTx { n: u8 },
 }
 
+/// A DMA request signal of a peripheral. RM0090 Tables 42 and 43 (§10.3.3) map each
+/// signal to the stream(s) and channel of DMA1 or DMA2 that can serve it; the machine
+/// routes a request to the stream whose SxCR.CHSEL selects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DmaSignal {
+    /// U(S)ART `n` (1-6) receive (RXNE) and transmit (TXE) requests.
+    UsartRx(u8),
+    UsartTx(u8),
+    /// SPI `n` (1-3) receive (RXNE) and transmit (TXE) requests.
+    SpiRx(u8),
+    SpiTx(u8),
+    /// I2C `n` (1-3) receive (RxNE) and transmit (TxE) requests.
+    I2cRx(u8),
+    I2cTx(u8),
+    /// ADC `n` (1-3) end of conversion with CR2.DMA set.
+    Adc(u8),
+    /// DAC channel `n` (1-2) trigger with CR.DMAENx set.
+    Dac(u8),
+    /// SDIO FIFO request.
+    Sdio,
+    /// Timer `tim` update event with DIER.UDE.
+    TimUp(u8),
+    /// Timer `tim` capture/compare `ch` with DIER.CCxDE.
+    TimCh { tim: u8, ch: u8 },
+    /// Timer `tim` trigger event with DIER.TDE.
+    TimTrig(u8),
+    /// Timer `tim` commutation event with DIER.COMDE.
+    TimCom(u8),
+}
+
 /// What a model asks the machine to do. Models push these into [`Ctx`]; the machine
 /// applies them after the access or event that produced them, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +193,11 @@ pub enum Effect {
     Reset(ResetKind),
     /// Bytes the firmware wrote to the pybsim console device.
     ConsoleTx(Vec<u8>),
+    /// A peripheral raised (`level` true) or dropped a DMA request line.
+    DmaRequest { signal: DmaSignal, level: bool },
+    /// A peripheral that is the flow controller (SDIO with SxCR.PFCTRL) says the block
+    /// transfer on its request line is complete (RM0090 §10.3.16).
+    DmaPeripheralEnd { signal: DmaSignal },
 }
 
 /// What a model sees of the machine during one access or event.
