@@ -603,6 +603,14 @@ impl System {
                     cpu.stop();
                 }
                 Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
+                Effect::ExtiLine { line, level } => {
+                    if let Some(ei) = self.exti_idx {
+                        let (_, more) = self.with_model(ei, self.now, |x: &mut Exti, ctx| {
+                            x.input(ctx, line, level)
+                        });
+                        work.extend(more.into_iter().map(|e| (ei, e)));
+                    }
+                }
                 Effect::DmaRequest { .. } | Effect::DmaPeripheralEnd { .. } => {
                     // DMA transfers are not modelled yet (see peripherals/src/dma.rs).
                 }

@@ -152,7 +152,10 @@ pub enum DmaSignal {
     /// Timer `tim` update event with DIER.UDE.
     TimUp(u8),
     /// Timer `tim` capture/compare `ch` with DIER.CCxDE.
-    TimCh { tim: u8, ch: u8 },
+    TimCh {
+        tim: u8,
+        ch: u8,
+    },
     /// Timer `tim` trigger event with DIER.TDE.
     TimTrig(u8),
     /// Timer `tim` commutation event with DIER.COMDE.
@@ -198,6 +201,9 @@ pub enum Effect {
     /// A peripheral that is the flow controller (SDIO with SxCR.PFCTRL) says the block
     /// transfer on its request line is complete (RM0090 §10.3.16).
     DmaPeripheralEnd { signal: DmaSignal },
+    /// An internal EXTI line (16-22: PVD, RTC alarm, OTG wakeup, tamper, RTC wakeup)
+    /// follows `level`; EXTI detects its edges (RM0090 §12.2.5).
+    ExtiLine { line: u8, level: bool },
 }
 
 /// What a model sees of the machine during one access or event.

@@ -12,17 +12,29 @@
 //! - Calendar: TR, DR (BCD, 24 h; FMT stored), SSR computed from virtual time through
 //!   RTCCLK (a constructor parameter: 32 768 Hz for the Pyboard's LSE) and PRER, with
 //!   leap years and the weekday; the clock tree changes are folded in.
+//! - Wakeup timer (§26.3.6): with CR.WUTE set, a down-counter loaded from WUTR counts
+//!   the wakeup clock (CR.WUCKSEL: RTCCLK/16, /8, /4, /2, or ck_spre, the calendar's
+//!   1 Hz, with 2^16 added to WUTR for 11x); WUTF rises every WUTR + 1 wakeup clock
+//!   periods, counted from the moment WUTE was set. WUTWF reads 1 while WUTE is 0
+//!   (at once: the up-to-two RTCCLK synchronisation delay is not modelled).
+//! - Alarms A and B (§26.3.5): with CR.ALRxE set, ALRxF rises at the calendar second
+//!   that matches ALRMxR (seconds, minutes, hours with PM, date or weekday with WDSEL,
+//!   each skipped when its MSKn bit is set); ALRxWF reads 1 while ALRxE is 0.
+//! - Interrupt outputs: EXTI line 22 follows WUTF & WUTIE, EXTI line 17 follows
+//!   (ALRAF & ALRAIE) | (ALRBF & ALRBIE); EXTI detects the edges and raises RTC_WKUP
+//!   (IRQ 3) and RTC_Alarm (IRQ 41) when the firmware unmasks the lines.
 //! - BKP0R-BKP19R: 20 backup registers, kept across system resets.
 //! - The RTC is in the backup domain: [`Device::reset`] (a system reset) only re-arms
 //!   the write protection; [`Rtc::backup_domain_reset`] resets everything.
 //!
 //! Not modelled:
-//! - Alarms A/B, wakeup timer, time stamp, tamper, calibration (CALR, CALIBR, SHIFTR),
+//! - Alarm sub-seconds (ALRMxSSR: alarms match on whole seconds, as with MASKSS = 0),
+//!   time stamp, tamper, calibration (CALR, CALIBR, SHIFTR),
 //!   reference clock detection, daylight-saving ADD1H/SUB1H, 12 h format, BYPSHAD
 //!   (reads are always current), the calibration output: stored, warned once when set.
 //! - The RTCCLK source selection in RCC_BDCR (the model assumes RTCCLK runs).
 
-use crate::device::{BusError, Clocks, Ctx, Device, Size};
+use crate::device::{BusError, Clocks, Ctx, Device, Effect, Size};
 use crate::regs::{f, guest_error, unmodelled, Access::*, Block, Field, Reg};
 
 const T: &str = "periph::rtc";
@@ -32,6 +44,9 @@ pub const DR: u32 = 0x04;
 pub const CR: u32 = 0x08;
 pub const ISR: u32 = 0x0C;
 pub const PRER: u32 = 0x10;
+pub const WUTR: u32 = 0x14;
+pub const ALRMAR: u32 = 0x1C;
+pub const ALRMBR: u32 = 0x20;
 pub const WPR: u32 = 0x24;
 pub const SSR: u32 = 0x28;
 pub const TAFCR: u32 = 0x40;
@@ -41,9 +56,29 @@ pub const INITS: u32 = 1 << 4;
 pub const RSF: u32 = 1 << 5;
 pub const INITF: u32 = 1 << 6;
 pub const INIT: u32 = 1 << 7;
+pub const ALRAWF: u32 = 1 << 0;
+pub const ALRBWF: u32 = 1 << 1;
+pub const WUTWF: u32 = 1 << 2;
+pub const ALRAF: u32 = 1 << 8;
+pub const ALRBF: u32 = 1 << 9;
+pub const WUTF: u32 = 1 << 10;
+
+pub const CR_ALRAE: u32 = 1 << 8;
+pub const CR_ALRBE: u32 = 1 << 9;
+pub const CR_WUTE: u32 = 1 << 10;
+pub const CR_ALRAIE: u32 = 1 << 12;
+pub const CR_ALRBIE: u32 = 1 << 13;
+pub const CR_WUTIE: u32 = 1 << 14;
+
+/// EXTI lines of the RTC's interrupt outputs.
+pub const EXTI_ALARM: u8 = 17;
+pub const EXTI_WAKEUP: u8 = 22;
 
 const TOKEN_INITF: u32 = 0;
 const TOKEN_RSF: u32 = 1;
+const TOKEN_WUT: u32 = 2;
+const TOKEN_ALRA: u32 = 3;
+const TOKEN_ALRB: u32 = 4;
 
 const W32: &[Field] = &[f("x", 0, 32, Rw)];
 const fn u(offset: u32, name: &'static str, reset: u32) -> Reg {
@@ -87,19 +122,19 @@ pub const REGS: &[Reg] = &[
         name: "CR",
         reset: 0,
         fields: &[
-            unmodelled("WUCKSEL", 0, 3, Rw),
+            f("WUCKSEL", 0, 3, Rw),
             unmodelled("TSEDGE", 3, 1, Rw),
             unmodelled("REFCKON", 4, 1, Rw),
             unmodelled("BYPSHAD", 5, 1, Rw),
             f("FMT", 6, 1, Rw),
             unmodelled("DCE", 7, 1, Rw),
-            unmodelled("ALRAE", 8, 1, Rw),
-            unmodelled("ALRBE", 9, 1, Rw),
-            unmodelled("WUTE", 10, 1, Rw),
+            f("ALRAE", 8, 1, Rw),
+            f("ALRBE", 9, 1, Rw),
+            f("WUTE", 10, 1, Rw),
             unmodelled("TSE", 11, 1, Rw),
-            unmodelled("ALRAIE", 12, 1, Rw),
-            unmodelled("ALRBIE", 13, 1, Rw),
-            unmodelled("WUTIE", 14, 1, Rw),
+            f("ALRAIE", 12, 1, Rw),
+            f("ALRBIE", 13, 1, Rw),
+            f("WUTIE", 14, 1, Rw),
             unmodelled("TSIE", 15, 1, Rw),
             unmodelled("ADD1H", 16, 1, W),
             unmodelled("SUB1H", 17, 1, W),
@@ -139,10 +174,25 @@ pub const REGS: &[Reg] = &[
         reset: 0x007F_00FF,
         fields: &[f("PREDIV_S", 0, 15, Rw), f("PREDIV_A", 16, 7, Rw)],
     },
-    u(0x14, "WUTR", 0xFFFF),
+    Reg {
+        offset: WUTR,
+        name: "WUTR",
+        reset: 0xFFFF,
+        fields: &[f("WUT", 0, 16, Rw)],
+    },
     u(0x18, "CALIBR", 0),
-    u(0x1C, "ALRMAR", 0),
-    u(0x20, "ALRMBR", 0),
+    Reg {
+        offset: ALRMAR,
+        name: "ALRMAR",
+        reset: 0,
+        fields: W32,
+    },
+    Reg {
+        offset: ALRMBR,
+        name: "ALRMBR",
+        reset: 0,
+        fields: W32,
+    },
     Reg {
         offset: WPR,
         name: "WPR",
@@ -263,6 +313,14 @@ pub struct Rtc {
     ticks: u64,
     anchor: u64,
     clk: Clocks,
+    /// RTCCLK ticks since power-on as of `abs_anchor` (never stops).
+    abs_ticks: u64,
+    abs_anchor: u64,
+    /// Wakeup timer: absolute RTCCLK tick of the next WUTF, while WUTE is set.
+    wut_next: Option<u64>,
+    /// Levels driven on EXTI lines 17 and 22.
+    alarm_line: bool,
+    wakeup_line: bool,
 }
 
 impl Rtc {
@@ -277,6 +335,11 @@ impl Rtc {
             ticks: 0,
             anchor: 0,
             clk: Clocks::RESET,
+            abs_ticks: 0,
+            abs_anchor: 0,
+            wut_next: None,
+            alarm_line: false,
+            wakeup_line: false,
         }
     }
 
@@ -293,8 +356,177 @@ impl Rtc {
         self.anchor = ctx.now;
         self.clk = ctx.clocks;
         self.wpr = 0;
-        ctx.cancel(TOKEN_INITF);
-        ctx.cancel(TOKEN_RSF);
+        self.abs_ticks = self.abs_now(ctx.now);
+        self.abs_anchor = ctx.now;
+        self.wut_next = None;
+        for t in [TOKEN_INITF, TOKEN_RSF, TOKEN_WUT, TOKEN_ALRA, TOKEN_ALRB] {
+            ctx.cancel(t);
+        }
+        self.update_lines(ctx);
+    }
+
+    /// RTCCLK ticks since power-on at `now`.
+    fn abs_now(&self, now: u64) -> u64 {
+        self.abs_ticks
+            + self
+                .clk
+                .to_ticks(now.saturating_sub(self.abs_anchor), self.rtcclk_hz)
+    }
+
+    /// The virtual cycle at which absolute RTCCLK tick `tick` happens.
+    fn abs_cycle(&self, tick: u64) -> u64 {
+        self.abs_anchor
+            + self
+                .clk
+                .to_cycles(tick.saturating_sub(self.abs_ticks), self.rtcclk_hz)
+    }
+
+    /// Wakeup clock period and the number of periods per WUTF, in RTCCLK ticks.
+    fn wakeup_period(&self) -> u64 {
+        let cr = self.regs.get(CR);
+        let wut = (self.regs.get(WUTR) & 0xFFFF) as u64;
+        let (a, s) = self.prescalers();
+        match cr & 7 {
+            0 => 16 * (wut + 1),
+            1 => 8 * (wut + 1),
+            2 => 4 * (wut + 1),
+            3 => 2 * (wut + 1),
+            4 | 5 => a * s * (wut + 1),
+            _ => a * s * (wut + 1 + 0x1_0000),
+        }
+    }
+
+    fn schedule_wakeup(&mut self, ctx: &mut Ctx) {
+        match self.wut_next {
+            Some(t) => ctx.schedule(TOKEN_WUT, self.abs_cycle(t)),
+            None => ctx.cancel(TOKEN_WUT),
+        }
+    }
+
+    /// Drives EXTI lines 17 and 22 from the flags and their interrupt enables.
+    fn update_lines(&mut self, ctx: &mut Ctx) {
+        let cr = self.regs.get(CR);
+        let isr = self.regs.get(ISR);
+        let wk = isr & WUTF != 0 && cr & CR_WUTIE != 0;
+        let al =
+            (isr & ALRAF != 0 && cr & CR_ALRAIE != 0) || (isr & ALRBF != 0 && cr & CR_ALRBIE != 0);
+        if wk != self.wakeup_line {
+            self.wakeup_line = wk;
+            ctx.push(Effect::ExtiLine {
+                line: EXTI_WAKEUP,
+                level: wk,
+            });
+        }
+        if al != self.alarm_line {
+            self.alarm_line = al;
+            ctx.push(Effect::ExtiLine {
+                line: EXTI_ALARM,
+                level: al,
+            });
+        }
+    }
+
+    /// Seconds from the calendar time (`tr`, `dr`) to the next second that matches
+    /// alarm register `alrm` (at least 1), or None if none does within 62 days.
+    fn alarm_delay(tr: u32, dr: u32, alrm: u32) -> Option<u64> {
+        let msk1 = alrm & (1 << 7) != 0;
+        let msk2 = alrm & (1 << 15) != 0;
+        let msk3 = alrm & (1 << 23) != 0;
+        let msk4 = alrm & (1 << 31) != 0;
+        let a_sec = unbcd(alrm & 0x7F);
+        let a_min = unbcd((alrm >> 8) & 0x7F);
+        let a_hour = unbcd((alrm >> 16) & 0x3F);
+        let a_day = unbcd((alrm >> 24) & 0x3F);
+        let wdsel = alrm & (1 << 30) != 0;
+        let tod = unbcd(tr & 0x7F) + 60 * unbcd((tr >> 8) & 0x7F) + 3600 * unbcd((tr >> 16) & 0x3F);
+        let y = unbcd((dr >> 16) & 0xFF);
+        let m = unbcd((dr >> 8) & 0x1F).clamp(1, 12);
+        let d = unbcd(dr & 0x3F).max(1);
+        let wd = (dr >> 13) & 7;
+        let day0 = days_from_civil(y, m, d);
+        // Earliest second of the day at or after `from` matching the time fields.
+        let in_day = |from: u32| -> Option<u32> {
+            for h in 0..24u32 {
+                if !msk3 && h != a_hour {
+                    continue;
+                }
+                for mi in 0..60u32 {
+                    if !msk2 && mi != a_min {
+                        continue;
+                    }
+                    let base = h * 3600 + mi * 60;
+                    if base + 59 < from {
+                        continue;
+                    }
+                    for se in 0..60u32 {
+                        if (!msk1 && se != a_sec) || base + se < from {
+                            continue;
+                        }
+                        return Some(base + se);
+                    }
+                }
+            }
+            None
+        };
+        for k in 0..62u64 {
+            let day_ok = msk4 || {
+                if wdsel {
+                    wd != 0 && ((wd - 1) as u64 + k) % 7 + 1 == a_day as u64
+                } else {
+                    let (_, _, dd) = civil_from_days(day0 + k);
+                    dd == a_day
+                }
+            };
+            if !day_ok {
+                continue;
+            }
+            let from = if k == 0 { tod + 1 } else { 0 };
+            if let Some(sec) = in_day(from) {
+                return Some(k * 86_400 + sec as u64 - tod as u64);
+            }
+        }
+        None
+    }
+
+    /// Schedules (or cancels) the event of alarm A (`b` false) or B.
+    fn schedule_alarm(&mut self, ctx: &mut Ctx, b: bool) {
+        let (token, en, reg) = if b {
+            (TOKEN_ALRB, CR_ALRBE, ALRMBR)
+        } else {
+            (TOKEN_ALRA, CR_ALRAE, ALRMAR)
+        };
+        if !self.running || self.regs.get(CR) & en == 0 {
+            ctx.cancel(token);
+            return;
+        }
+        let (tr, dr, _) = self.calendar(ctx.now);
+        let Some(delay) = Self::alarm_delay(tr, dr, self.regs.get(reg)) else {
+            ctx.cancel(token);
+            return;
+        };
+        // The calendar second boundary `delay` seconds ahead, in RTCCLK ticks.
+        let (a, s) = self.prescalers();
+        let per_sec = a * s;
+        let cal = self.ticks_now(ctx.now);
+        let target = (cal / per_sec + delay) * per_sec;
+        let at = self.anchor
+            + self
+                .clk
+                .to_cycles(target.saturating_sub(self.ticks), self.rtcclk_hz);
+        ctx.schedule(token, at.max(ctx.now + 1));
+    }
+
+    fn schedule_alarms(&mut self, ctx: &mut Ctx) {
+        self.schedule_alarm(ctx, false);
+        self.schedule_alarm(ctx, true);
+    }
+
+    /// The write-flags of ISR follow the enables (ALRxWF, WUTWF = 1 while disabled).
+    fn update_write_flags(&mut self) {
+        let cr = self.regs.get(CR);
+        self.regs.set_bits(ISR, ALRAWF, cr & CR_ALRAE == 0);
+        self.regs.set_bits(ISR, ALRBWF, cr & CR_ALRBE == 0);
+        self.regs.set_bits(ISR, WUTWF, cr & CR_WUTE == 0);
     }
 
     fn prescalers(&self) -> (u64, u64) {
@@ -404,6 +636,20 @@ impl Device for Rtc {
             );
             return Ok(());
         }
+        let locked = match reg {
+            ALRMAR => self.regs.get(CR) & CR_ALRAE != 0 && !self.regs.bit(ISR, INITF),
+            ALRMBR => self.regs.get(CR) & CR_ALRBE != 0 && !self.regs.bit(ISR, INITF),
+            WUTR => self.regs.get(CR) & CR_WUTE != 0 && !self.regs.bit(ISR, INITF),
+            _ => false,
+        };
+        if locked {
+            guest_error(
+                "RTC",
+                ctx.now,
+                "alarm/wakeup register write while its enable is set (ignored)",
+            );
+            return Ok(());
+        }
         let Some(w) = self.regs.write(ctx.now, offset, size, value) else {
             return Ok(());
         };
@@ -443,7 +689,29 @@ impl Device for Rtc {
                     let at = ctx.now + self.rtcclk_cycles(ctx, 2);
                     ctx.schedule(TOKEN_RSF, at);
                 }
+                if (w.old ^ w.new) & INIT != 0 {
+                    self.schedule_alarms(ctx);
+                }
+                self.update_lines(ctx);
             }
+            CR => {
+                let changed = w.old ^ w.new;
+                if changed & CR_WUTE != 0 {
+                    self.wut_next = if w.new & CR_WUTE != 0 {
+                        Some(self.abs_now(ctx.now) + self.wakeup_period())
+                    } else {
+                        None
+                    };
+                    self.schedule_wakeup(ctx);
+                }
+                if changed & (CR_ALRAE | CR_ALRBE) != 0 {
+                    self.schedule_alarms(ctx);
+                }
+                self.update_write_flags();
+                self.update_lines(ctx);
+            }
+            ALRMAR => self.schedule_alarm(ctx, false),
+            ALRMBR => self.schedule_alarm(ctx, true),
             TR => self.regs.set(TR, w.new & 0x007F_7F7F),
             DR => {
                 self.regs.set(DR, w.new & 0x00FF_FF3F);
@@ -454,10 +722,27 @@ impl Device for Rtc {
         Ok(())
     }
 
-    fn event(&mut self, _ctx: &mut Ctx, token: u32) {
+    fn event(&mut self, ctx: &mut Ctx, token: u32) {
         match token {
             TOKEN_INITF if self.regs.bit(ISR, INIT) => self.regs.set_bits(ISR, INITF, true),
             TOKEN_RSF if !self.regs.bit(ISR, INIT) => self.regs.set_bits(ISR, RSF, true),
+            TOKEN_WUT => {
+                if let Some(t) = self.wut_next {
+                    self.regs.set_bits(ISR, WUTF, true);
+                    tracing::debug!(target: T, t = ctx.now, "wakeup timer: WUTF");
+                    self.wut_next = Some(t + self.wakeup_period());
+                    self.schedule_wakeup(ctx);
+                    self.update_lines(ctx);
+                }
+            }
+            TOKEN_ALRA | TOKEN_ALRB => {
+                let b = token == TOKEN_ALRB;
+                self.regs.set_bits(ISR, if b { ALRBF } else { ALRAF }, true);
+                tracing::debug!(target: T, t = ctx.now, alarm = if b { "B" } else { "A" }, "alarm");
+                // Next occurrence, one second on at the earliest.
+                self.schedule_alarm(ctx, b);
+                self.update_lines(ctx);
+            }
             _ => {}
         }
     }
@@ -465,15 +750,22 @@ impl Device for Rtc {
     fn clocks_changed(&mut self, ctx: &mut Ctx) {
         self.ticks = self.ticks_now(ctx.now);
         self.anchor = ctx.now;
+        self.abs_ticks = self.abs_now(ctx.now);
+        self.abs_anchor = ctx.now;
         self.clk = ctx.clocks;
+        self.schedule_wakeup(ctx);
+        self.schedule_alarms(ctx);
     }
 
     fn reset(&mut self, ctx: &mut Ctx) {
-        // Backup domain: only the write protection comes back.
+        // Backup domain: only the write protection comes back. The time before the
+        // reset ran on the old clock tree, the time after on the reset one; the
+        // machine dropped every scheduled event, so wakeup and alarms are re-armed.
         self.wpr = 0;
-        if ctx.now == 0 && self.anchor == 0 {
-            self.clk = ctx.clocks;
-        }
+        self.clocks_changed(ctx);
+        self.alarm_line = false;
+        self.wakeup_line = false;
+        self.update_lines(ctx);
     }
 }
 
@@ -549,5 +841,92 @@ mod tests {
         assert_eq!(b.read32(SSR), 0xFF);
         b.advance(b.clocks.to_cycles(128 * 10, 32_768));
         assert_eq!(b.read32(SSR), 0xFF - 10);
+    }
+
+    fn unlock(b: &mut FakeBus<Rtc>) {
+        b.write32(WPR, 0xCA);
+        b.write32(WPR, 0x53);
+    }
+
+    fn exti_edges(b: &mut FakeBus<Rtc>, line: u8) -> Vec<(u64, bool)> {
+        b.take_log()
+            .into_iter()
+            .filter_map(|(t, e)| match e {
+                Effect::ExtiLine { line: l, level } if l == line => Some((t, level)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// pyb.RTC().wakeup(1000): RTCCLK/16 with WUTR = 2047 is one second per WUTF.
+    #[test]
+    fn wakeup_timer_period_flag_and_exti_line() {
+        let mut b = rtc();
+        unlock(&mut b);
+        assert_eq!(b.read32(ISR) & WUTWF, WUTWF);
+        b.write32(WUTR, 2047);
+        b.write32(CR, CR_WUTIE | CR_WUTE); // WUCKSEL = 000: RTCCLK / 16
+        assert_eq!(b.read32(ISR) & WUTWF, 0);
+        b.write32(WUTR, 5); // refused while WUTE is set
+        assert_eq!(b.read32(WUTR), 2047);
+        let one_s = b.clocks.to_cycles(32_768, 32_768);
+        b.take_log();
+        b.advance(one_s - 1);
+        assert_eq!(b.read32(ISR) & WUTF, 0);
+        b.advance(1);
+        assert_eq!(b.read32(ISR) & WUTF, WUTF);
+        assert_eq!(exti_edges(&mut b, EXTI_WAKEUP), vec![(one_s, true)]);
+        // The handler clears WUTF (rc_w0): the line falls; the next one a second later.
+        b.write32(ISR, !(WUTF | INIT) & 0xFFFF);
+        assert_eq!(b.read32(ISR) & WUTF, 0);
+        assert_eq!(exti_edges(&mut b, EXTI_WAKEUP), vec![(one_s, false)]);
+        b.advance(one_s);
+        assert_eq!(exti_edges(&mut b, EXTI_WAKEUP), vec![(2 * one_s, true)]);
+        // ck_spre: WUCKSEL = 100, WUTR = 4 -> 5 s.
+        b.write32(CR, 0);
+        b.write32(ISR, !(WUTF | INIT) & 0xFFFF);
+        b.write32(WUTR, 4);
+        b.write32(CR, CR_WUTE | 4);
+        let t0 = b.now;
+        b.take_log();
+        b.advance(5 * one_s);
+        assert_eq!(b.read32(ISR) & WUTF, WUTF);
+        assert_eq!(b.now, t0 + 5 * one_s);
+        // No WUTIE: the flag rises but the line stays low.
+        assert!(exti_edges(&mut b, EXTI_WAKEUP).is_empty());
+    }
+
+    #[test]
+    fn alarm_a_matches_seconds_and_b_every_minute() {
+        let mut b = rtc();
+        unlock(&mut b);
+        b.write32(ISR, INIT);
+        b.advance(b.clocks.to_cycles(2, 32_768));
+        b.write32(DR, 0x0024_1231); // 2024-12-31
+        b.write32(TR, 0x0023_5950); // 23:59:50
+        b.write32(ISR, 0);
+        let t0 = b.now;
+        let sec = b.clocks.to_cycles(32_768, 32_768);
+        // Alarm A: 00:00:05 on the 1st (date match: the next day).
+        b.write32(ALRMAR, 0x0100_0005);
+        // Alarm B: second 30 of every minute (MSK4, MSK3, MSK2 set).
+        b.write32(ALRMBR, 0x8080_8030);
+        b.write32(CR, CR_ALRAE | CR_ALRAIE | CR_ALRBE);
+        assert_eq!(b.read32(ISR) & (ALRAWF | ALRBWF), 0);
+        b.take_log();
+        b.advance_to(t0 + 15 * sec - 1);
+        assert_eq!(b.read32(ISR) & ALRAF, 0);
+        b.advance(1);
+        assert_eq!(b.read32(ISR) & ALRAF, ALRAF);
+        assert_eq!(b.read32(DR) & 0xFF_1F3F, 0x0025_0101);
+        assert_eq!(exti_edges(&mut b, EXTI_ALARM), vec![(t0 + 15 * sec, true)]);
+        // B at 00:00:30 (no ALRBIE: flag only).
+        b.advance_to(t0 + 40 * sec - 1);
+        assert_eq!(b.read32(ISR) & ALRBF, 0);
+        b.advance(1);
+        assert_eq!(b.read32(ISR) & ALRBF, ALRBF);
+        b.write32(ISR, !(ALRBF | INIT) & 0xFFFF);
+        b.advance_to(t0 + 100 * sec);
+        assert_eq!(b.read32(ISR) & ALRBF, ALRBF, "again at 00:01:30");
     }
 }
