@@ -17,6 +17,7 @@ use pybsim_peripherals::gpio::{Gpio, Mode as GpioMode};
 use pybsim_peripherals::pwr::Pwr;
 use pybsim_peripherals::rcc::{Rcc, ResetCause};
 use pybsim_peripherals::syscfg::Syscfg;
+use pybsim_peripherals::timer::Timer;
 use pybsim_peripherals::usart::Usart;
 use pybsim_peripherals::{Clocks, Ctx, Device, Effect, Size};
 
@@ -634,6 +635,28 @@ impl System {
                         }
                     }
                 }
+                Effect::AfRelease {
+                    signal:
+                        AfSignal::TimCh {
+                            tim,
+                            ch,
+                            complementary,
+                        },
+                } => {
+                    for &(t, c, n, port, pin) in TIM_PINS {
+                        if (t, c, n) != (tim, ch, complementary) {
+                            continue;
+                        }
+                        let Some(gi) = self.gpio(port) else {
+                            continue;
+                        };
+                        let (_, more) = self
+                            .with_model(gi, self.now, |g: &mut Gpio, ctx| g.release_af(ctx, pin));
+                        work.extend(more.into_iter().map(|e| (gi, e)));
+                        self.route_edges(cpu, gi, &mut work);
+                    }
+                }
+                Effect::AfRelease { .. } => {}
                 Effect::AfOutput { signal, level } => {
                     let AfSignal::TimCh {
                         tim,
@@ -675,6 +698,7 @@ impl System {
             return;
         };
         let Some(edges) = edges else { return };
+        self.route_timer_inputs(dev, port as u8, &edges, work);
         let (Some(ei), Some(si)) = (self.exti_idx, self.syscfg_idx) else {
             return;
         };
@@ -686,6 +710,38 @@ impl System {
             let (_, more) =
                 self.with_model(ei, self.now, |x: &mut Exti, ctx| x.input(ctx, pin, level));
             work.extend(more.into_iter().map(|e| (ei, e)));
+        }
+    }
+
+    /// Sends the input edges of GPIO port `port` (bus index `dev`) to the timer inputs
+    /// TI1-TI4 of the channel pins that are in alternate-function mode with their
+    /// timer's AF number (input capture).
+    fn route_timer_inputs(
+        &mut self,
+        dev: u16,
+        port: u8,
+        edges: &[(u8, bool)],
+        work: &mut Vec<(u16, Effect)>,
+    ) {
+        for &(pin, level) in edges {
+            for &(tim, ch, comp, p, n) in TIM_PINS {
+                if comp || p != port || n != pin {
+                    continue;
+                }
+                let (sel, _) = self.with_model(dev, self.now, |g: &mut Gpio, _| {
+                    g.pin_mode(pin) == GpioMode::Af && g.af(pin) == timer_af(tim)
+                });
+                if sel != Some(true) {
+                    continue;
+                }
+                let Some(ti) = self.bus.index_of(&format!("TIM{tim}")) else {
+                    continue;
+                };
+                let (_, more) = self.with_model(ti, self.now, |t: &mut Timer, ctx| {
+                    t.input_edge(ctx, ch as usize - 1, level)
+                });
+                work.extend(more.into_iter().map(|e| (ti, e)));
+            }
         }
     }
 

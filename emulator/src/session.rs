@@ -271,7 +271,15 @@ impl Session {
     /// Runs one slice; returns an outcome when the run cannot go on.
     pub fn step(&mut self) -> Option<Outcome> {
         self.apply_stimuli();
-        let until = self.machine.now() + SLICE_CYCLES;
+        let mut until = self.machine.now() + SLICE_CYCLES;
+        // End the slice at the next stimulus, so that it enters at its own time (to
+        // the block) rather than at the next slice boundary.
+        if let Some(&(t, _)) = self.stimuli.first() {
+            let now_ns = self.virtual_ns();
+            let hz = self.machine.sys().clocks.sysclk as u128;
+            let ahead = ((t.saturating_sub(now_ns)) as u128 * hz).div_ceil(1_000_000_000);
+            until = until.min(self.machine.now() + (ahead as u64).max(1));
+        }
         let exit = self.machine.run_until(until);
         let out = match self.repl_uart {
             Some(n) => std::mem::take(&mut self.machine.sys().out.uart[n as usize]),

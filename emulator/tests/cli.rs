@@ -289,6 +289,41 @@ fn stimuli_press_the_switch_and_its_callback_runs() {
     assert_eq!(text(&o.stdout), "False\nTrue\nFalse 1\n");
 }
 
+/// Timer input capture from pin edges that a stimuli file sets at exact virtual
+/// times: TIM2 at 1 MHz captures rising edges on X1 (TIM2_CH1) 2500 and 700 us apart,
+/// to the count, because a stimulus enters at its own time, not at a slice boundary.
+#[test]
+fn stimuli_edges_are_captured_by_a_timer_channel_to_the_microsecond() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script(
+        "capture.py",
+        "import pyb\nt = pyb.Timer(2, prescaler=83, period=0x0fffffff)\ncaps = []\n\
+         ch = t.channel(1, pyb.Timer.IC, pin=pyb.Pin.board.X1, polarity=pyb.Timer.RISING,\n\
+         \x20   callback=lambda t: caps.append(ch.capture()))\n\
+         pyb.delay(400)\nprint(len(caps), [b - a for a, b in zip(caps, caps[1:])])\n",
+    );
+    let st = script(
+        "edges.ron",
+        "Stimuli(events: [\n\
+         SetPin(at: \"300ms\", pin: \"X1\", level: High),\n\
+         SetPin(at: \"300.1ms\", pin: \"X1\", level: Low),\n\
+         SetPin(at: \"302.5ms\", pin: \"X1\", level: High),\n\
+         SetPin(at: \"302.6ms\", pin: \"X1\", level: Low),\n\
+         SetPin(at: \"303.2ms\", pin: \"X1\", level: High),\n\
+         ReleasePin(at: \"303.3ms\", pin: \"X1\"),\n])\n",
+    );
+    let o = pybsim(&[
+        "run",
+        "--stimuli",
+        st.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "3 [2500, 700]\n");
+}
+
 #[test]
 fn serial_stdio_serves_the_repl_to_a_pipe() {
     let Some(fw) = firmware() else { return };

@@ -179,6 +179,9 @@ pub enum Effect {
     PinOutput { port: u8, pin: u8, level: bool },
     /// A peripheral's alternate-function output changed level.
     AfOutput { signal: AfSignal, level: bool },
+    /// A peripheral stopped driving an alternate-function output (a timer channel
+    /// disabled or turned into an input): the pin is driven from outside again.
+    AfRelease { signal: AfSignal },
     /// U(S)ART `n` started sending a frame carrying `byte`; the frame ends at `end`.
     UartTx { n: u8, byte: u8, end: u64 },
     /// The flash interface erased `len` bytes at absolute address `addr` (to 0xFF).

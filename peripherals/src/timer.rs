@@ -24,8 +24,16 @@
 //!   whose flag is enabled and clear, or an edge of an enabled output); when nothing
 //!   observable can happen the counter runs in closed form.
 //!
+//! - Input capture (CCxS = 01: ICx from TIx, 10: from the neighbour input, TI2 for
+//!   IC1, TI1 for IC2, TI4 for IC3, TI3 for IC4): with CCxE set, a pin edge of the
+//!   polarity CCxP/CCxNP selects (rising, falling or both) counted through the input
+//!   prescaler ICxPSC (1, 2, 4, 8 events) latches the counter into CCRx and sets CCxIF;
+//!   a capture while CCxIF is still set sets CCxOF. Reading CCRx clears CCxIF. The
+//!   machine reports the edges of the channel pins with [`Timer::input_edge`].
+//!
 //! Not modelled:
-//! - Input capture (CCxS != 00: the channel does nothing), encoder and slave modes
+//! - Input capture from TRC (CCxS = 11), the input filters (ICxF: edges are taken as
+//!   they come), encoder and slave modes
 //!   (SMCR), external clock and trigger inputs, master mode/TRGO (CR2), DMA requests
 //!   and burst access (DCR/DMAR stored), dead time, break input and lock (BDTR other
 //!   than MOE stored), OCxCE/ETR clearing, fast enable, input remapping (OR). These
@@ -53,6 +61,7 @@ pub const PSC: u32 = 0x28;
 pub const ARR: u32 = 0x2C;
 pub const RCR: u32 = 0x30;
 pub const CCR1: u32 = 0x34;
+pub const CCR2: u32 = 0x38;
 pub const BDTR: u32 = 0x44;
 pub const DCR: u32 = 0x48;
 pub const DMAR: u32 = 0x4C;
@@ -317,6 +326,8 @@ pub struct Timer {
     /// Current level of each distinct NVIC line.
     irq_levels: Vec<(u16, bool)>,
     warned_ic: bool,
+    /// Input-capture prescaler counts of each channel.
+    ic_events: [u8; 4],
 }
 
 const TOKEN: u32 = 0;
@@ -354,7 +365,62 @@ impl Timer {
             pins: [None; 8],
             irq_levels,
             warned_ic: false,
+            ic_events: [0; 4],
         }
+    }
+
+    /// An edge (`rising` or falling) on timer input TIx (`input` 0-3 for TI1-TI4, the
+    /// channel pins): captures on every input-capture channel mapped on that input.
+    pub fn input_edge(&mut self, ctx: &mut Ctx, input: usize, rising: bool) {
+        let mut captured = false;
+        for ch in 0..(self.info.channels as usize).min(4) {
+            let src = match self.ccmr(ch) & 3 {
+                1 => ch,
+                2 => ch ^ 1,
+                _ => continue,
+            };
+            let ccer = self.regs.get_or(CCER) >> (4 * ch);
+            if src != input || ccer & 1 == 0 {
+                continue;
+            }
+            // CCxNP:CCxP = 00 rising, 01 falling, 11 both edges (10 reserved: rising).
+            let edge_ok = match (ccer >> 3 & 1, ccer >> 1 & 1) {
+                (1, 1) => true,
+                (_, 1) => !rising,
+                _ => rising,
+            };
+            if !edge_ok {
+                continue;
+            }
+            let every = 1u8 << ((self.ccmr(ch) >> 2) & 3);
+            self.ic_events[ch] += 1;
+            if self.ic_events[ch] < every {
+                continue;
+            }
+            self.ic_events[ch] = 0;
+            if !captured {
+                self.sync(ctx);
+                captured = true;
+            }
+            let v = self.cnt;
+            self.ccr[ch] = v;
+            self.regs.set(CCR1 + 4 * ch as u32, v);
+            let mut sr = self.regs.get(SR);
+            if sr & ccif(ch) != 0 {
+                sr |= 1 << (9 + ch);
+            }
+            sr |= ccif(ch);
+            self.regs.set(SR, sr);
+            tracing::trace!(target: T, t = ctx.now, dev = self.info.name, ch = ch + 1, val = v, "capture");
+        }
+        if captured {
+            self.settle(ctx);
+        }
+    }
+
+    /// Channel `ch` is an input-capture channel (CCxS != 00).
+    fn is_ic(&self, ch: usize) -> bool {
+        ch < self.info.channels as usize && self.ccmr(ch) & 3 != 0
     }
 
     pub fn info(&self) -> &TimerInfo {
@@ -492,6 +558,10 @@ impl Timer {
     fn outputs_enabled(&self, ch: usize) -> (bool, bool) {
         let ccer = self.regs.get_or(CCER) >> (4 * ch);
         let moe = !self.info.advanced || self.regs.get_or(BDTR) & MOE != 0;
+        if self.is_ic(ch) {
+            // An input channel: CCxE enables the capture, the pin is an input.
+            return (false, false);
+        }
         (
             moe && ccer & 1 != 0,
             moe && self.info.advanced && ccer & 4 != 0,
@@ -790,16 +860,20 @@ impl Timer {
             for (i, level) in levels.into_iter().enumerate() {
                 let slot = ch + 4 * i;
                 if level != self.pins[slot] {
-                    self.pins[slot] = level;
-                    if let Some(level) = level {
-                        let signal = AfSignal::TimCh {
-                            tim: self.info.n,
-                            ch: ch as u8 + 1,
-                            complementary: i == 1,
-                        };
-                        tracing::trace!(target: T, t = ctx.now, dev = self.info.name, ch = ch + 1, level, "output");
-                        ctx.push(Effect::AfOutput { signal, level });
+                    let signal = AfSignal::TimCh {
+                        tim: self.info.n,
+                        ch: ch as u8 + 1,
+                        complementary: i == 1,
+                    };
+                    match level {
+                        Some(level) => {
+                            tracing::trace!(target: T, t = ctx.now, dev = self.info.name, ch = ch + 1, level, "output");
+                            ctx.push(Effect::AfOutput { signal, level });
+                        }
+                        None if self.is_ic(ch) => ctx.push(Effect::AfRelease { signal }),
+                        None => {}
                     }
+                    self.pins[slot] = level;
                 }
             }
         }
@@ -868,6 +942,13 @@ impl Device for Timer {
         };
         let v = crate::device::extract(offset, size, word);
         tracing::trace!(target: T, t = ctx.now, dev = self.info.name, reg = self.regs.name_at(offset), val = v, "read");
+        if let 0x34..=0x40 = offset & !3 {
+            let ch = ((offset & !3) - CCR1) as usize / 4;
+            if self.is_ic(ch) {
+                // Reading a capture register clears its CCxIF.
+                self.regs.set_bits(SR, ccif(ch), false);
+            }
+        }
         // A read can reveal lazily computed flags; keep the lines in step.
         self.update_irqs(ctx);
         Ok(v)
@@ -929,14 +1010,27 @@ impl Device for Timer {
             CCMR1 | CCMR2 => {
                 let first = if reg == CCMR1 { 0 } else { 2 };
                 for ch in first..first + 2 {
-                    if ch < self.info.channels as usize && !self.is_oc(ch) && !self.warned_ic {
+                    if self.ccmr(ch) & 3 == 3 && ch < self.info.channels as usize && !self.warned_ic
+                    {
                         self.warned_ic = true;
-                        unimplemented(self.info.name, ctx.now, "input capture (CCxS != 00)");
+                        unimplemented(
+                            self.info.name,
+                            ctx.now,
+                            "input capture from TRC (CCxS = 11)",
+                        );
+                    }
+                    if self.is_ic(ch) && (w.old ^ w.new) >> (8 * (ch % 2)) & 0xFF != 0 {
+                        self.ic_events[ch] = 0;
                     }
                     if self.ccmr(ch) & 8 == 0 {
                         self.ccr[ch] = self.regs.get(CCR1 + 4 * ch as u32) & self.max();
                     }
                 }
+            }
+            0x34..=0x40 if self.is_ic((reg - CCR1) as usize / 4) => {
+                // Read-only in input capture mode.
+                let ch = (reg - CCR1) as usize / 4;
+                self.regs.set(reg, self.ccr[ch]);
             }
             0x34..=0x40 => {
                 let ch = ((reg - CCR1) / 4) as usize;
@@ -976,6 +1070,7 @@ impl Device for Timer {
         self.rep = 0;
         self.oc_ref = [false; 4];
         self.pins = [None; 8];
+        self.ic_events = [0; 4];
         ctx.cancel(TOKEN);
         for (irq, level) in self.irq_levels.iter_mut() {
             if *level {
@@ -1279,5 +1374,50 @@ mod tests {
         b.with(|d, ctx| d.clocks_changed(ctx));
         b.advance(200 * US);
         assert_eq!(b.read32(CNT), 500, "half speed after the change");
+    }
+
+    /// pyb.Timer(2, prescaler=83, period=0xffffffff) with channel 1 in IC mode: each
+    /// selected edge latches the counter; a second capture before CCR1 is read sets
+    /// CC1OF; the prescaler takes every second edge; IC2 mapped on TI1 sees falls.
+    #[test]
+    fn input_capture_latches_the_counter() {
+        let mut b = tim(2);
+        b.write32(PSC, 83);
+        b.write32(ARR, 0xFFFF_FFFF);
+        b.write32(EGR, UG);
+        b.write32(SR, 0);
+        b.write32(CCMR1, 1 | (2 << 8)); // IC1 on TI1, IC2 on TI1
+        b.write32(CCER, 1 | (1 << 4) | (1 << 5)); // CC1E rising, CC2E falling (CC2P)
+        b.write32(DIER, ccif(0));
+        b.write32(CR1, CEN);
+        let t0 = b.now;
+        b.advance_to(t0 + 1000 * US);
+        b.with(|d, ctx| d.input_edge(ctx, 0, true));
+        assert!(b.irq(28));
+        assert_eq!(b.read32(SR) & (ccif(0) | ccif(1)), ccif(0));
+        b.advance_to(t0 + 1500 * US);
+        b.with(|d, ctx| d.input_edge(ctx, 0, false));
+        assert_eq!(b.read32(CCR2), 1500);
+        b.advance_to(t0 + 3500 * US);
+        b.with(|d, ctx| d.input_edge(ctx, 0, true));
+        assert_eq!(b.read32(SR) & (1 << 9), 1 << 9, "CC1OF");
+        assert_eq!(b.read32(CCR1), 3500);
+        assert_eq!(b.read32(SR) & ccif(0), 0, "reading CCR1 clears CC1IF");
+        assert!(!b.irq(28));
+        b.write32(CCR1, 7); // read-only in input mode
+        assert_eq!(b.read32(CCR1), 3500);
+        // ICPSC = /2: every second rising edge.
+        b.write32(CCMR1, 1 | (1 << 2) | (2 << 8));
+        for k in 1..=4u64 {
+            b.advance_to(t0 + (4000 + 100 * k) * US);
+            b.with(|d, ctx| d.input_edge(ctx, 0, true));
+        }
+        assert_eq!(b.read32(CCR1), 4400);
+        // An input channel that is not enabled (CC1E = 0) captures nothing.
+        b.write32(CCER, 0);
+        b.advance_to(t0 + 5000 * US);
+        b.with(|d, ctx| d.input_edge(ctx, 0, true));
+        b.with(|d, ctx| d.input_edge(ctx, 0, true));
+        assert_eq!(b.read32(CCR1), 4400);
     }
 }
