@@ -19,6 +19,7 @@
 #include "pin.h"
 #include "extint.h"
 #include "led.h"
+#include "rng.h"
 #include "switch.h"
 #include "timer.h"
 #include "uart.h"
@@ -213,6 +214,7 @@ DWORD get_fattime(void) {
     return ((2015 - 1980) << 25) | (1 << 21) | (1 << 16);
 }
 
+// The random module's seed comes from the hardware RNG, as on the Pyboard.
 uint32_t pyb_random_seed(void) {
-    return DWT_CYCCNT ^ mp_hal_ticks_us() ^ REG32(UID_BASE) ^ REG32(UID_BASE + 8);
+    return rng_get();
 }

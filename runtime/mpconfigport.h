@@ -45,7 +45,8 @@
 #define MICROPY_PY_THREAD           (0)
 #define MICROPY_PY_OS_UNAME         (1)
 #define MICROPY_PY_OS_SYNC          (1)
-#define MICROPY_PY_OS_URANDOM       (0)
+#define MICROPY_PY_OS_URANDOM       (1)
+#define MICROPY_PY_OS_INCLUDEFILE   "rng.h"
 #define MICROPY_PY_TIME_GMTIME_LOCALTIME_MKTIME (1)
 #define MICROPY_PY_TIME_TIME_TIME_NS (1)
 #define MICROPY_PY_TIME_INCLUDEFILE "modtime_port.c"

@@ -73,6 +73,9 @@ pub struct SessionConfig {
     /// UART's TX bytes are the console output and console input enters its RX line at
     /// 115200 baud.
     pub repl_uart: Option<u8>,
+    /// Seed of the RNG peripheral's generator (None: the board's fixed default), so a
+    /// script using `pyb.rng()`/`os.urandom()` can be run on other fixed sequences.
+    pub rng_seed: Option<u64>,
 }
 
 /// Why a session stopped.
@@ -204,6 +207,15 @@ impl Session {
             source,
         })?;
         machine.write_flash(FS_BASE, &img);
+        if let Some(seed) = cfg.rng_seed {
+            if let Some(rng) = machine
+                .sys()
+                .bus
+                .get_mut::<pybsim_peripherals::rng::Rng>("RNG")
+            {
+                rng.set_seed(seed);
+            }
+        }
         machine.reset();
         if let Some(c) = cfg.max_cycles {
             machine.set_budget(c);

@@ -324,6 +324,36 @@ fn stimuli_edges_are_captured_by_a_timer_channel_to_the_microsecond() {
     assert_eq!(text(&o.stdout), "3 [2500, 700]\n");
 }
 
+/// The RNG is deterministic and `--rng-seed` picks its sequence: the same seed gives
+/// the same `pyb.rng()`, `os.urandom()` and `random` numbers, another seed others.
+#[test]
+fn rng_seed_chooses_the_random_sequence() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script(
+        "rng.py",
+        "import pyb, os, random\nprint(pyb.rng(), os.urandom(4), random.getrandbits(16))\n",
+    );
+    let run = |seed: Option<&str>| {
+        let mut args = vec!["run"];
+        if let Some(v) = seed {
+            args.extend(["--rng-seed", v]);
+        }
+        args.push(s.to_str().unwrap());
+        let o = pybsim(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let (a, b) = (run(Some("7")), run(Some("7")));
+    assert_eq!(a, b);
+    assert_ne!(a, run(Some("8")));
+    assert_eq!(run(None), run(None));
+    let o = pybsim(&["run", "--rng-seed", "x", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("\"x\""), "{}", text(&o.stderr));
+}
+
 #[test]
 fn serial_stdio_serves_the_repl_to_a_pipe() {
     let Some(fw) = firmware() else { return };

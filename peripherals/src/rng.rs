@@ -76,6 +76,12 @@ impl Rng {
         }
     }
 
+    /// Changes the seed; the sequence starts from it at the next reset.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+        self.state = seed;
+    }
+
     fn next(&mut self) -> u32 {
         // SplitMix64.
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);

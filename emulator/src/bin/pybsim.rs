@@ -100,6 +100,10 @@ struct RunArgs {
     /// the official MicroPython builds (a boot.py line moves the REPL there).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
     repl_uart: Option<u8>,
+    /// Seed of the board's random number generator (pyb.rng, os.urandom): every run
+    /// with the same seed gives the same numbers.
+    #[arg(long, value_parser = parse_count)]
+    rng_seed: Option<u64>,
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
@@ -296,6 +300,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
         max_cycles: a.max_cycles,
         max_ns,
         repl_uart: a.repl_uart,
+        rng_seed: a.rng_seed,
     };
     let mut session = Session::new(&cfg).map_err(|e| {
         let code = match e {

@@ -748,6 +748,7 @@ fn session_config(opts: &TestOptions, common: &Common) -> Result<SessionConfig, 
         max_cycles: None,
         max_ns: None,
         repl_uart: None,
+        rng_seed: opts.rng_seed,
     })
 }
 

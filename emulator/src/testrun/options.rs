@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 pub const DIR_CONFIG: &str = "pybsim-test.cfg";
 
 /// The keys an options line may use.
-pub const KEYS: &str = "board, wire, stimuli, fs, firmware, max-cycles, max-time, tolerance, skip";
+pub const KEYS: &str =
+    "board, wire, stimuli, fs, firmware, max-cycles, max-time, tolerance, rng-seed, skip";
 
 /// A problem with a test's options, naming the file and line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +48,8 @@ pub struct TestOptions {
     pub tolerance_pct: Option<f64>,
     /// Skip the test, with this reason.
     pub skip: Option<String>,
+    /// Seed of the board's RNG.
+    pub rng_seed: Option<u64>,
 }
 
 impl TestOptions {
@@ -85,6 +88,11 @@ impl TestOptions {
                 let t = pybsim_boards::parse_duration(v).map_err(|e| format!("max-time: {e}"))?;
                 self.max_ns = Some(t.to_nanos(168_000_000));
                 self.max_time_text = Some(v.to_string());
+            }
+            "rng-seed" => {
+                let v = need("a number")?;
+                let n = parse_count(v).ok_or_else(|| format!("rng-seed: {v:?} is not a number"))?;
+                self.rng_seed = Some(n);
             }
             "tolerance" => {
                 let v = need("a percentage such as 5%")?;
