@@ -20,6 +20,7 @@
 #include "extint.h"
 #include "led.h"
 #include "rng.h"
+#include "rtc.h"
 #include "switch.h"
 #include "timer.h"
 #include "uart.h"
@@ -99,6 +100,7 @@ int main(void) {
     console_init();
     led_init();
     switch_init0();
+    rtc_init_start();
 
     for (;;) {
         // Soft reset starts here: the heap, the interpreter and the drivers
@@ -155,6 +157,7 @@ int main(void) {
         timer_deinit_all();
         uart_deinit_all();
         extint_deinit_all();
+        rtc_deinit();
         gc_sweep_all();
         mp_deinit();
     }

@@ -1,14 +1,15 @@
 // pybsim runtime: port part of the time module (included into extmod/modtime.c).
 //
-// Wall-clock time counts from 2000-01-01 00:00:00 at reset, as on a Pyboard whose
-// RTC has no battery backup, using the SysTick millisecond counter.
+// Wall-clock time is the RTC calendar (pyb.RTC), which starts at 2015-01-01
+// 00:00:00 at power-on as on a Pyboard whose RTC has no battery backup.
 
 #include "py/mphal.h"
 #include "shared/timeutils/timeutils.h"
+#include "rtc.h"
 
 static mp_obj_t mp_time_localtime_get(void) {
     timeutils_struct_time_t tm;
-    timeutils_seconds_since_2000_to_struct_time(mp_hal_ticks_ms() / 1000, &tm);
+    timeutils_seconds_since_2000_to_struct_time(rtc_seconds_since_2000(), &tm);
     mp_obj_t tuple[8] = {
         mp_obj_new_int(tm.tm_year),
         mp_obj_new_int(tm.tm_mon),
@@ -23,5 +24,5 @@ static mp_obj_t mp_time_localtime_get(void) {
 }
 
 static mp_obj_t mp_time_time_get(void) {
-    return mp_obj_new_int(mp_hal_ticks_ms() / 1000);
+    return mp_obj_new_int(rtc_seconds_since_2000());
 }

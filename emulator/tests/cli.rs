@@ -354,6 +354,33 @@ fn rng_seed_chooses_the_random_sequence() {
     assert!(text(&o.stderr).contains("\"x\""), "{}", text(&o.stderr));
 }
 
+/// pyb.RTC on the RTC model: the calendar starts at 2015-01-01 once the LSE runs
+/// (600 ms after power-on), `datetime()` sets it, `wakeup(100, cb)` calls back every
+/// 3276 LSE periods (99.976 ms) and `time.localtime()` reads the same calendar. The
+/// official firmware prints the same lines for this script.
+#[test]
+fn rtc_calendar_and_wakeup_callbacks() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script(
+        "rtc.py",
+        "import pyb, time, machine\nrtc = pyb.RTC()\nprint(rtc.datetime(), time.localtime()[:6])\n\
+         ts = []\nrtc.datetime((2026, 11, 23, 1, 12, 0, 0, 0))\n\
+         rtc.wakeup(100, lambda r: ts.append(time.ticks_us()))\npyb.delay(1050)\nrtc.wakeup(None)\n\
+         d = [time.ticks_diff(b, a) for a, b in zip(ts, ts[1:])]\n\
+         print(len(ts), min(d) >= 99965, max(d) <= 99986)\n\
+         print(rtc.datetime()[4:7], time.localtime()[:6], machine.RTC is pyb.RTC, hex(rtc.info()))\n",
+    );
+    let o = pybsim(&["run", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "(2015, 1, 1, 4, 0, 0, 0, 255) (2015, 1, 1, 0, 0, 0)\n10 True True\n\
+         (12, 0, 1) (2026, 11, 23, 12, 0, 1) True 0x30000258\n"
+    );
+}
+
 #[test]
 fn serial_stdio_serves_the_repl_to_a_pipe() {
     let Some(fw) = firmware() else { return };
