@@ -22,9 +22,12 @@
 #include "switch.h"
 #include "timer.h"
 #include "uart.h"
+#include "spi.h"
 #include "flashbdev.h"
 
 extern uint32_t _heap_start, _heap_end, _sstack, _estack;
+
+void pyb_reset_cause_init(void);
 
 static const char pyb_default_boot_py[] =
     "# boot.py -- run on boot-up\n"
@@ -93,6 +96,7 @@ void pyb_set_main_file(const char *name) {
 }
 
 int main(void) {
+    pyb_reset_cause_init();
     pyb_dwt_init();
     pyb_systick_init();
     console_init();
@@ -153,6 +157,7 @@ int main(void) {
         mp_printf(&mp_plat_print, "MPY: soft reboot\n");
         timer_deinit_all();
         uart_deinit_all();
+        spi_deinit_all();
         extint_deinit_all();
         gc_sweep_all();
         mp_deinit();

@@ -27,6 +27,9 @@ use crate::loader::Image;
 use crate::sched::{Scheduler, Target};
 use crate::scs::{self, Masks, Scs};
 
+#[path = "spi_route.rs"]
+mod spi_route;
+
 pub const FLASH_BASE: u32 = 0x0800_0000;
 pub const FLASH_SIZE: u32 = 1024 * 1024;
 pub const SRAM_BASE: u32 = 0x2000_0000;
@@ -243,6 +246,8 @@ pub struct System {
     irq_sources: Vec<(u16, u16)>,
     /// Pin wiring: a driven level on the first pin drives the second, as (port, pin).
     pub pin_wires: Vec<((u8, u8), (u8, u8))>,
+    /// SPI links: attached SPI devices (see spi_route.rs).
+    spi: spi_route::SpiRoute,
     /// Bus index of GPIO port n, of EXTI and of SYSCFG, found once.
     gpio_idx: [Option<u16>; 9],
     exti_idx: Option<u16>,
@@ -328,6 +333,7 @@ impl System {
             blocks_run: 0,
             uart_route: [None; 7],
             pin_wires: Vec::new(),
+            spi: Default::default(),
             irq_sources: Vec::new(),
             gpio_idx: [None; 9],
             exti_idx: None,
@@ -603,6 +609,13 @@ impl System {
                     cpu.stop();
                 }
                 Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
+                Effect::SpiFrame {
+                    n,
+                    word,
+                    bits,
+                    mode,
+                    end,
+                } => self.spi_frame(d, n, word, bits, mode, end, &mut work),
                 Effect::DmaRequest { .. } | Effect::DmaPeripheralEnd { .. } => {
                     // DMA transfers are not modelled yet (see peripherals/src/dma.rs).
                 }

@@ -152,7 +152,10 @@ pub enum DmaSignal {
     /// Timer `tim` update event with DIER.UDE.
     TimUp(u8),
     /// Timer `tim` capture/compare `ch` with DIER.CCxDE.
-    TimCh { tim: u8, ch: u8 },
+    TimCh {
+        tim: u8,
+        ch: u8,
+    },
     /// Timer `tim` trigger event with DIER.TDE.
     TimTrig(u8),
     /// Timer `tim` commutation event with DIER.COMDE.
@@ -198,6 +201,17 @@ pub enum Effect {
     /// A peripheral that is the flow controller (SDIO with SxCR.PFCTRL) says the block
     /// transfer on its request line is complete (RM0090 §10.3.16).
     DmaPeripheralEnd { signal: DmaSignal },
+    /// SPI `n`, a master, starts a frame of `bits` (8 or 16) carrying `word` in wire
+    /// order (first bit on the wire = bit `bits - 1`), clock mode `mode` (CPOL << 1 |
+    /// CPHA); the frame ends at `end`. The machine finds what MISO carries and tells the
+    /// model (`spi::Spi::set_incoming`), and hands the word to a wired slave.
+    SpiFrame {
+        n: u8,
+        word: u16,
+        bits: u8,
+        mode: u8,
+        end: u64,
+    },
 }
 
 /// What a model sees of the machine during one access or event.
