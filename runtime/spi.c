@@ -150,8 +150,9 @@ static void spi_transfer(int id, size_t len, const uint8_t *src, uint8_t *dest, 
         mp_raise_ValueError(MP_ERROR_TEXT("buffer length must be even for 16-bit frames"));
     }
     size_t step = wide ? 2 : 1;
-    // A word left from before would be taken as the answer to the first frame.
-    if (r->SR & SPI_SR_RXNE) {
+    // A master drops a word left from before, which would be taken as the answer
+    // to its first frame; a slave keeps it: it came from the master's clock.
+    if ((r->CR1 & SPI_CR1_MSTR) && (r->SR & SPI_SR_RXNE)) {
         (void)r->DR;
     }
     (void)r->SR;

@@ -59,6 +59,15 @@ pub enum Exit {
     Halted,
 }
 
+/// A system reset that happened during the run (not the power-on reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetRecord {
+    pub kind: ResetKind,
+    /// Virtual time of the reset, in CPU cycles and in nanoseconds since power-on.
+    pub cycle: u64,
+    pub ns: u64,
+}
+
 /// A guest fault, as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultReport {
@@ -244,6 +253,8 @@ pub struct System {
     pub uart_route: [Option<u8>; 7],
     /// (IRQ line, device) pairs whose device holds the line high.
     irq_sources: Vec<(u16, u16)>,
+    /// Every system reset the firmware or a watchdog caused, in order.
+    pub resets: Vec<ResetRecord>,
     /// Pin wiring: a driven level on the first pin drives the second, as (port, pin).
     pub pin_wires: Vec<((u8, u8), (u8, u8))>,
     /// SPI links: attached SPI devices (see spi_route.rs).
@@ -333,6 +344,7 @@ impl System {
             blocks_run: 0,
             uart_route: [None; 7],
             pin_wires: Vec::new(),
+            resets: Vec::new(),
             spi: Default::default(),
             irq_sources: Vec::new(),
             gpio_idx: [None; 9],
@@ -1771,6 +1783,13 @@ impl Machine {
     /// Power-on or system reset: core and peripherals to their reset state, SP and PC
     /// from the vector table at address 0 (flash, BOOT0 low). Memory keeps its contents.
     pub fn reset(&mut self) {
+        let kind = self.sys.borrow().reset_kind;
+        if let Some(kind) = kind {
+            let ns = self.virtual_ns();
+            let mut s = self.sys.borrow_mut();
+            let cycle = s.now;
+            s.resets.push(ResetRecord { kind, cycle, ns });
+        }
         let sys = self.sys.clone();
         self.cpu.with(|cpu| {
             let mut s = sys.borrow_mut();

@@ -132,8 +132,8 @@ impl System {
             .map(|d| d.exchange(word, bits, mode));
         let mosi = self.spi_pins(n, Role::Mosi);
         let miso = self.spi_pins(n, Role::Miso);
-        // (slave, gets MOSI, drives MISO, its MOSI pin)
-        let mut slaves: Vec<(u8, bool, bool, Option<(u8, u8)>)> = Vec::new();
+        // (slave, gets MOSI, drives MISO)
+        let mut slaves: Vec<(u8, bool, bool)> = Vec::new();
         let mut loopback = false;
         let wires = self.pin_wires.clone();
         for &(a, b) in &wires {
@@ -145,20 +145,20 @@ impl System {
                 Some((k, Role::Mosi)) if k != n && is_mosi => {
                     match slaves.iter_mut().find(|s| s.0 == k) {
                         Some(s) => s.1 = true,
-                        None => slaves.push((k, true, false, Some(b))),
+                        None => slaves.push((k, true, false)),
                     }
                 }
                 Some((k, Role::Miso)) if k != n && is_miso => {
                     match slaves.iter_mut().find(|s| s.0 == k) {
                         Some(s) => s.2 = true,
-                        None => slaves.push((k, false, true, None)),
+                        None => slaves.push((k, false, true)),
                     }
                 }
                 Some((k, Role::Mosi)) if k == n && is_miso => loopback = true,
                 _ => {}
             }
         }
-        for (k, gets_mosi, drives_miso, _) in slaves {
+        for (k, gets_mosi, drives_miso) in slaves {
             let Some(si) = self.bus.index_of(&format!("SPI{k}")) else {
                 continue;
             };
