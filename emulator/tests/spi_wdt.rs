@@ -313,3 +313,62 @@ fn the_window_watchdog_resets_when_t6_falls() {
     let out = text(&o.stdout);
     assert!(out.starts_with("cause 3\nMicroPython v1.25.0"), "{out}");
 }
+
+/// A device on the SPI bus that answers each frame with the previous one inverted (a
+/// one-frame delay, as many SPI peripherals have), counting what it saw.
+struct Inverter {
+    last: u16,
+    seen: std::rc::Rc<std::cell::RefCell<Vec<(u16, u8, u8)>>>,
+}
+
+impl pybsim_peripherals::spi::SpiDevice for Inverter {
+    fn exchange(&mut self, mosi: u16, bits: u8, mode: u8) -> u16 {
+        self.seen.borrow_mut().push((mosi, bits, mode));
+        std::mem::replace(&mut self.last, !mosi)
+    }
+}
+
+#[test]
+fn an_attached_spi_device_answers_the_master() {
+    let Some(fw) = firmware() else {
+        return;
+    };
+    let mut s = pybsim::session::Session::new(&pybsim::session::SessionConfig {
+        board: "pybv11".into(),
+        firmware: fw,
+        max_ns: Some(10_000_000_000),
+        ..Default::default()
+    })
+    .expect("session");
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    s.machine
+        .attach_spi_device(
+            1,
+            Box::new(Inverter {
+                last: 0x00A5,
+                seen: seen.clone(),
+            }),
+        )
+        .unwrap();
+    assert!(s
+        .machine
+        .attach_spi_device(
+            4,
+            Box::new(Inverter {
+                last: 0,
+                seen: seen.clone(),
+            })
+        )
+        .unwrap_err()
+        .contains("SPI4 does not exist"));
+    let mut out = Vec::new();
+    let o = s
+        .run_script(
+            b"import machine\nm = machine.SPI(1, baudrate=2000000, polarity=1, phase=1)\nprint(m.read(3, 0x0f))\n",
+            &mut out,
+        )
+        .expect("run");
+    assert_eq!(o, pybsim::session::Outcome::Done, "{}", text(&out));
+    assert_eq!(text(&out).replace("\r\n", "\n"), "b'\\xa5\\xf0\\xf0'\n");
+    assert_eq!(*seen.borrow(), vec![(0x0F, 8, 3); 3]);
+}
