@@ -24,9 +24,12 @@
 #include "switch.h"
 #include "timer.h"
 #include "uart.h"
+#include "spi.h"
 #include "flashbdev.h"
 
 extern uint32_t _heap_start, _heap_end, _sstack, _estack;
+
+void pyb_reset_cause_init(void);
 
 static const char pyb_default_boot_py[] =
     "# boot.py -- run on boot-up\n"
@@ -95,6 +98,7 @@ void pyb_set_main_file(const char *name) {
 }
 
 int main(void) {
+    pyb_reset_cause_init();
     pyb_dwt_init();
     pyb_systick_init();
     console_init();
@@ -156,6 +160,7 @@ int main(void) {
         mp_printf(&mp_plat_print, "MPY: soft reboot\n");
         timer_deinit_all();
         uart_deinit_all();
+        spi_deinit_all();
         extint_deinit_all();
         rtc_deinit();
         gc_sweep_all();

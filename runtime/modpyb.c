@@ -16,6 +16,7 @@
 #include "switch.h"
 #include "timer.h"
 #include "uart.h"
+#include "spi.h"
 #include "flashbdev.h"
 
 void pyb_set_main_file(const char *name);
@@ -72,9 +73,19 @@ NORETURN void pyb_hard_reset(void) {
     }
 }
 
+static uint32_t pyb_reset_csr;
+
+// Latches why the chip last reset (the RCC_CSR reset flags) and clears the
+// flags with RMVF, so the next reset sets only its own; called once per hard
+// reset, before the soft-reset loop, as the real board does.
+void pyb_reset_cause_init(void) {
+    pyb_reset_csr = RCC->CSR;
+    RCC->CSR |= RCC_CSR_RMVF;
+}
+
 uint32_t pyb_reset_cause(void) {
-    uint32_t csr = RCC->CSR;
-    if (csr & RCC_CSR_IWDGRSTF) {
+    uint32_t csr = pyb_reset_csr;
+    if (csr & (RCC_CSR_IWDGRSTF | RCC_CSR_WWDGRSTF)) {
         return 3;
     } else if (csr & RCC_CSR_SFTRSTF) {
         return 5;
@@ -282,6 +293,7 @@ static const mp_rom_map_elem_t pyb_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_Switch), MP_ROM_PTR(&pyb_switch_type) },
     { MP_ROM_QSTR(MP_QSTR_Timer), MP_ROM_PTR(&pyb_timer_type) },
     { MP_ROM_QSTR(MP_QSTR_UART), MP_ROM_PTR(&pyb_uart_type) },
+    { MP_ROM_QSTR(MP_QSTR_SPI), MP_ROM_PTR(&pyb_spi_type) },
     { MP_ROM_QSTR(MP_QSTR_Flash), MP_ROM_PTR(&pyb_flash_type) },
 };
 

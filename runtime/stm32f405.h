@@ -457,4 +457,59 @@ static inline void pendsv_set_priority(unsigned int prio) {
     SCB->SHPR[10] = (uint8_t)(prio << 4);
 }
 
+// SPI (RM0090 section 28.5).
+typedef struct {
+    volatile uint32_t CR1;          // 0x00
+    volatile uint32_t CR2;          // 0x04
+    volatile uint32_t SR;           // 0x08
+    volatile uint32_t DR;           // 0x0c
+    volatile uint32_t CRCPR;        // 0x10
+    volatile uint32_t RXCRCR;       // 0x14
+    volatile uint32_t TXCRCR;       // 0x18
+    volatile uint32_t I2SCFGR;      // 0x1c
+    volatile uint32_t I2SPR;        // 0x20
+} spi_regs_t;
+
+#define SPI1 ((spi_regs_t *)SPI1_BASE)
+#define SPI2 ((spi_regs_t *)SPI2_BASE)
+#define SPI3 ((spi_regs_t *)SPI3_BASE)
+
+#define SPI_CR1_CPHA            (1u << 0)
+#define SPI_CR1_CPOL            (1u << 1)
+#define SPI_CR1_MSTR            (1u << 2)
+#define SPI_CR1_BR_Pos          (3)
+#define SPI_CR1_BR_Msk          (7u << 3)
+#define SPI_CR1_SPE             (1u << 6)
+#define SPI_CR1_LSBFIRST        (1u << 7)
+#define SPI_CR1_SSI             (1u << 8)
+#define SPI_CR1_SSM             (1u << 9)
+#define SPI_CR1_DFF             (1u << 11)
+#define SPI_SR_RXNE             (1u << 0)
+#define SPI_SR_TXE              (1u << 1)
+#define SPI_SR_MODF             (1u << 5)
+#define SPI_SR_OVR              (1u << 6)
+#define SPI_SR_BSY              (1u << 7)
+
+#define RCC_APB2ENR_SPI1EN      (1u << 12)
+#define RCC_APB1ENR_SPI2EN      (1u << 14)
+#define RCC_APB1ENR_SPI3EN      (1u << 15)
+
+// IWDG (RM0090 section 19.4).
+typedef struct {
+    volatile uint32_t KR;           // 0x00
+    volatile uint32_t PR;           // 0x04
+    volatile uint32_t RLR;          // 0x08
+    volatile uint32_t SR;           // 0x0c
+} iwdg_regs_t;
+
+#define IWDG ((iwdg_regs_t *)IWDG_BASE)
+
+#define IWDG_KR_ACCESS          (0x5555u)
+#define IWDG_KR_RELOAD          (0xaaaau)
+#define IWDG_KR_START           (0xccccu)
+#define IWDG_SR_PVU             (1u << 0)
+#define IWDG_SR_RVU             (1u << 1)
+#define RCC_CSR_WWDGRSTF        (1u << 30)
+#define RCC_CSR_LPWRRSTF        (1u << 31)
+
 #endif // PYBSIM_STM32F405_H

@@ -36,7 +36,9 @@ step "MicroPython source" bash scripts/fetch-micropython.sh >&2
 
 # 5. The default firmware (runtime/): mpy-cross, then the port.
 if [ ! -f .cache/firmware/firmware.elf ] || [ -n "$(find runtime -newer .cache/firmware/firmware.elf -type f | head -1)" ]; then
-    step "firmware" bash scripts/build-firmware.sh >&2
+    # Clean: MicroPython's incremental qstr/config tracking can miss new module
+    # tables and leave a firmware with wrong names; a clean build takes ~40 s.
+    step "firmware" bash scripts/build-firmware.sh --clean >&2
 else
     say "firmware: up to date (.cache/firmware/firmware.elf)"
 fi

@@ -64,12 +64,12 @@ fn timer_or_unmodelled(name: &str, kind: PeripheralKind, n: Option<u8>) -> Box<d
         (PeripheralKind::UsbOtgFs, _) => Box::new(OtgFs::new()),
         (PeripheralKind::Rng, _) => Box::new(Rng::new(0x5059_4253)),
         (PeripheralKind::Adc, _) => Box::new(Adc::new()),
-        (PeripheralKind::Spi, _) => Box::new(spi::new(name)),
+        (PeripheralKind::Spi, Some(n)) => Box::new(spi::Spi::new(n)),
         (PeripheralKind::I2c, _) => Box::new(i2c::new(name)),
         (PeripheralKind::Dac, _) => Box::new(dac::new(name)),
         (PeripheralKind::Dma, _) => Box::new(dma::new(name)),
         (PeripheralKind::Sdio, _) => Box::new(sdio::new(name)),
-        (PeripheralKind::Wwdg, _) => Box::new(wwdg::new(name)),
+        (PeripheralKind::Wwdg, _) => Box::new(wwdg::Wwdg::new()),
         _ => Box::new(Unmodelled::new(name)),
     }
 }

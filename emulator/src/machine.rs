@@ -28,6 +28,9 @@ use crate::loader::Image;
 use crate::sched::{Scheduler, Target};
 use crate::scs::{self, Masks, Scs};
 
+#[path = "spi_route.rs"]
+mod spi_route;
+
 pub const FLASH_BASE: u32 = 0x0800_0000;
 pub const FLASH_SIZE: u32 = 1024 * 1024;
 pub const SRAM_BASE: u32 = 0x2000_0000;
@@ -55,6 +58,15 @@ pub enum Exit {
     Fault(Box<FaultReport>),
     /// Asleep (WFI) with no event that could ever wake the CPU.
     Halted,
+}
+
+/// A system reset that happened during the run (not the power-on reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetRecord {
+    pub kind: ResetKind,
+    /// Virtual time of the reset, in CPU cycles and in nanoseconds since power-on.
+    pub cycle: u64,
+    pub ns: u64,
 }
 
 /// A guest fault, as the user sees it.
@@ -242,8 +254,12 @@ pub struct System {
     pub uart_route: [Option<u8>; 7],
     /// (IRQ line, device) pairs whose device holds the line high.
     irq_sources: Vec<(u16, u16)>,
+    /// Every system reset the firmware or a watchdog caused, in order.
+    pub resets: Vec<ResetRecord>,
     /// Pin wiring: a driven level on the first pin drives the second, as (port, pin).
     pub pin_wires: Vec<((u8, u8), (u8, u8))>,
+    /// SPI links: attached SPI devices (see spi_route.rs).
+    spi: spi_route::SpiRoute,
     /// Bus index of GPIO port n, of EXTI and of SYSCFG, found once.
     gpio_idx: [Option<u16>; 9],
     exti_idx: Option<u16>,
@@ -329,6 +345,8 @@ impl System {
             blocks_run: 0,
             uart_route: [None; 7],
             pin_wires: Vec::new(),
+            resets: Vec::new(),
+            spi: Default::default(),
             irq_sources: Vec::new(),
             gpio_idx: [None; 9],
             exti_idx: None,
@@ -612,6 +630,13 @@ impl System {
                         work.extend(more.into_iter().map(|e| (ei, e)));
                     }
                 }
+                Effect::SpiFrame {
+                    n,
+                    word,
+                    bits,
+                    mode,
+                    end,
+                } => self.spi_frame(d, n, word, bits, mode, end, &mut work),
                 Effect::DmaRequest { .. } | Effect::DmaPeripheralEnd { .. } => {
                     // DMA transfers are not modelled yet (see peripherals/src/dma.rs).
                 }
@@ -1822,6 +1847,13 @@ impl Machine {
     /// Power-on or system reset: core and peripherals to their reset state, SP and PC
     /// from the vector table at address 0 (flash, BOOT0 low). Memory keeps its contents.
     pub fn reset(&mut self) {
+        let kind = self.sys.borrow().reset_kind;
+        if let Some(kind) = kind {
+            let ns = self.virtual_ns();
+            let mut s = self.sys.borrow_mut();
+            let cycle = s.now;
+            s.resets.push(ResetRecord { kind, cycle, ns });
+        }
         let sys = self.sys.clone();
         self.cpu.with(|cpu| {
             let mut s = sys.borrow_mut();

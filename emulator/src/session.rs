@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use pybsim_boards::{Board, Event, Level, Stimuli};
 
 use crate::loader::{self, Image, LoadRegion};
-use crate::machine::{decode_fault_status, Exit, FaultReport, Machine};
+use crate::machine::{decode_fault_status, Exit, FaultReport, Machine, ResetRecord};
+use pybsim_peripherals::device::ResetKind;
 
 /// Cycles between two points where host input may enter.
 pub const SLICE_CYCLES: u64 = 100_000;
@@ -93,7 +94,14 @@ pub enum Outcome {
     Exit(i32),
     /// The CPU sleeps with nothing left that could wake it.
     Halted,
+    /// A watchdog reset the board while `run_script` ran the script: the script was
+    /// interrupted; the board booted again (boot.py, main.py) up to its REPL prompt.
+    WatchdogReset(ResetKind),
 }
+
+/// Board time `run_script` lets the board take, after a watchdog reset interrupted the
+/// script, to come back to its REPL prompt (a boot loop ends here at the latest).
+pub const AFTER_RESET_SECS: u64 = 30;
 
 pub struct Session {
     pub machine: Machine,
@@ -108,6 +116,11 @@ pub struct Session {
     repl_uart: Option<u8>,
     /// Virtual time (cycles) at which the last queued input frame ends on that UART.
     rx_busy_until: u64,
+    /// Watchdog resets so far, in order.
+    pub watchdog_resets: Vec<ResetRecord>,
+    /// Report each watchdog reset on stderr as it happens (off under the TUI).
+    pub report_resets: bool,
+    resets_seen: usize,
 }
 
 /// The line boot.py starts with under `--repl-uart n`.
@@ -229,6 +242,9 @@ impl Session {
             pending: Vec::new(),
             repl_uart: cfg.repl_uart,
             rx_busy_until: 0,
+            watchdog_resets: Vec::new(),
+            report_resets: true,
+            resets_seen: 0,
         })
     }
 
@@ -293,6 +309,7 @@ impl Session {
             until = until.min(self.machine.now() + (ahead as u64).max(1));
         }
         let exit = self.machine.run_until(until);
+        self.note_resets();
         let out = match self.repl_uart {
             Some(n) => std::mem::take(&mut self.machine.sys().out.uart[n as usize]),
             None => self.machine.take_console_output(),
@@ -309,6 +326,60 @@ impl Session {
             Exit::Fault(r) => Some(Outcome::Fault(r)),
             Exit::SemihostExit(c) => Some(Outcome::Exit(c)),
             Exit::Halted => Some(Outcome::Halted),
+        }
+    }
+
+    /// Takes the resets the machine went through since the last call; reports the
+    /// watchdog ones.
+    fn note_resets(&mut self) {
+        let new: Vec<ResetRecord> = {
+            let s = self.machine.sys();
+            s.resets.get(self.resets_seen..).unwrap_or(&[]).to_vec()
+        };
+        self.resets_seen += new.len();
+        for r in new {
+            let name = match r.kind {
+                ResetKind::Iwdg => "IWDG",
+                ResetKind::Wwdg => "WWDG",
+                ResetKind::Software => continue,
+            };
+            if self.report_resets {
+                eprintln!(
+                    "pybsim: watchdog reset ({name}) at {} s (cycle {}); the board starts again",
+                    fmt_secs(r.ns),
+                    r.cycle
+                );
+            }
+            self.watchdog_resets.push(r);
+        }
+    }
+
+    /// After a watchdog reset interrupted the script: passes on what the board prints
+    /// while it boots again (boot.py, main.py) until its REPL prompt, within
+    /// [`AFTER_RESET_SECS`] of board time from the reset.
+    fn after_watchdog_reset(&mut self, out: &mut dyn Write) -> Result<Outcome, std::io::Error> {
+        let first = self.watchdog_resets[self.watchdog_resets.len() - 1];
+        let kind = first.kind;
+        let limit = first.ns + AFTER_RESET_SECS * 1_000_000_000;
+        loop {
+            if let Some(i) = find(&self.pending, b">>> ") {
+                out.write_all(&self.pending[..i])?;
+                out.flush()?;
+                self.pending.drain(..i + 4);
+                return Ok(Outcome::WatchdogReset(kind));
+            }
+            // Keep a possible partial prompt for the next round.
+            let keep = self.pending.len().min(3);
+            let n = self.pending.len() - keep;
+            out.write_all(&self.pending[..n])?;
+            out.flush()?;
+            self.pending.drain(..n);
+            if self.virtual_ns() > limit {
+                return Ok(Outcome::WatchdogReset(kind));
+            }
+            if let Some(o) = self.step() {
+                return Ok(o);
+            }
         }
     }
 
@@ -354,6 +425,8 @@ impl Session {
         script: &[u8],
         out: &mut dyn Write,
     ) -> Result<Outcome, std::io::Error> {
+        // Set once the script is sent: a watchdog reset from then on interrupts it.
+        let mut armed: Option<usize> = None;
         // The REPL handshake must happen within these spans of board time, or the
         // firmware has no REPL on this console (a USB-console firmware without
         // --repl-uart, or one that hangs at boot).
@@ -364,6 +437,9 @@ impl Session {
                     if let Some(i) = find(&self.pending, $p) {
                         let rest = self.pending.split_off(i + $p.len());
                         break std::mem::replace(&mut self.pending, rest);
+                    }
+                    if armed.is_some_and(|n| self.watchdog_resets.len() > n) {
+                        return self.after_watchdog_reset(out);
                     }
                     if self.virtual_ns() > limit {
                         let tail = self.pending.len().saturating_sub(200);
@@ -405,6 +481,7 @@ impl Session {
         );
         let mut payload = script.to_vec();
         payload.push(0x04);
+        armed = Some(self.watchdog_resets.len());
         self.console_input(&payload);
         wait!(b"OK", 30, "the raw REPL did not accept the script");
         // Stream stdout until the first EOT.
@@ -418,6 +495,9 @@ impl Session {
             out.write_all(&self.pending)?;
             out.flush()?;
             self.pending.clear();
+            if armed.is_some_and(|n| self.watchdog_resets.len() > n) {
+                return self.after_watchdog_reset(out);
+            }
             if let Some(o) = self.step() {
                 return Ok(o);
             }
@@ -466,6 +546,16 @@ pub fn firmware_parts(spec: &Path) -> Vec<(PathBuf, Option<u32>)> {
             )
         })
         .collect()
+}
+
+/// Nanoseconds as seconds with up to six decimals ("1.024", "0.000125").
+pub fn fmt_secs(ns: u64) -> String {
+    let us = ns / 1000;
+    let mut s = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
+    while s.ends_with('0') && !s.ends_with(".0") {
+        s.pop();
+    }
+    s
 }
 
 fn find(hay: &[u8], pat: &[u8]) -> Option<usize> {

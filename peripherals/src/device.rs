@@ -207,6 +207,17 @@ pub enum Effect {
     /// An internal EXTI line (16-22: PVD, RTC alarm, OTG wakeup, tamper, RTC wakeup)
     /// follows `level`; EXTI detects its edges (RM0090 §12.2.5).
     ExtiLine { line: u8, level: bool },
+    /// SPI `n`, a master, starts a frame of `bits` (8 or 16) carrying `word` in wire
+    /// order (first bit on the wire = bit `bits - 1`), clock mode `mode` (CPOL << 1 |
+    /// CPHA); the frame ends at `end`. The machine finds what MISO carries and tells the
+    /// model (`spi::Spi::set_incoming`), and hands the word to a wired slave.
+    SpiFrame {
+        n: u8,
+        word: u16,
+        bits: u8,
+        mode: u8,
+        end: u64,
+    },
 }
 
 /// What a model sees of the machine during one access or event.

@@ -16,6 +16,7 @@ const EXIT_OK: u8 = 0;
 const EXIT_EXCEPTION: u8 = 1;
 const EXIT_FAULT: u8 = 2;
 const EXIT_BUDGET: u8 = 3;
+const EXIT_WATCHDOG: u8 = 4;
 const EXIT_USAGE: u8 = 64;
 const EXIT_DATAERR: u8 = 65;
 const EXIT_NOINPUT: u8 = 66;
@@ -27,7 +28,8 @@ const EXIT_SOFTWARE: u8 = 70;
     version,
     about = "Full-system emulator of the MicroPython Pyboard (STM32F405)",
     after_help = "Exit status of `run`: 0 script ended, 1 uncaught Python exception, \
-                  2 guest fault, 3 budget exceeded, 64 usage error, 65 bad input file, \
+                  2 guest fault, 3 budget exceeded, 4 a watchdog reset interrupted the \
+                  script, 64 usage error, 65 bad input file, \
                   66 missing file."
 )]
 struct Cli {
@@ -310,6 +312,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
         };
         fail(code, e)
     })?;
+    session.report_resets = !a.tui;
     if a.vcd.is_some() {
         session.machine.sys().pin_trace = Some(Vec::new());
     }
@@ -422,6 +425,13 @@ fn finish(session: &mut Session, outcome: Outcome, cfg: &SessionConfig) -> u8 {
             EXIT_BUDGET
         }
         Outcome::Exit(c) => c.clamp(0, 255) as u8,
+        Outcome::WatchdogReset(kind) => {
+            eprintln!(
+                "pybsim: the script was interrupted by a watchdog reset ({kind:?}); \
+                 the board booted again (output above)"
+            );
+            EXIT_WATCHDOG
+        }
         Outcome::Halted => {
             eprintln!(
                 "pybsim: the CPU sleeps (WFI) with interrupts it could wake on all disabled: halted at cycle {}",

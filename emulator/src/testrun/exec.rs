@@ -327,6 +327,10 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
                     result.end = End::Budget(d.cycle_budget_text.clone())
                 }
                 Stop::Outcome(Outcome::Done | Outcome::Exception) => result.end = End::Done,
+                // Only `Session::run_script` reports this; the test driver steps itself.
+                Stop::Outcome(Outcome::WatchdogReset(k)) => {
+                    result.end = End::Error(format!("watchdog reset ({k:?})"))
+                }
                 Stop::Fatal(what) => {
                     result.end = End::Fault;
                     result.fault = Some(d.describe_fatal(&what, &result.output));

@@ -357,6 +357,7 @@ impl<'s> Engine<'s> {
                 Outcome::Halted => {
                     "the CPU sleeps with nothing left that could wake it: halted".to_string()
                 }
+                Outcome::WatchdogReset(k) => format!("watchdog reset ({k:?}) during the script"),
                 Outcome::Done | Outcome::Exception => String::new(),
             };
             for line in note.lines() {

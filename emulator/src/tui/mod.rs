@@ -557,6 +557,7 @@ impl<'s> App<'s> {
                 Outcome::Budget => "stopped: budget".to_string(),
                 Outcome::Exit(c) => format!("stopped: exit {c}"),
                 Outcome::Halted => "stopped: halted".to_string(),
+                Outcome::WatchdogReset(_) => "stopped: watchdog reset".to_string(),
                 Outcome::Done => "stopped: done".to_string(),
                 Outcome::Exception => "stopped: exception".to_string(),
             },
