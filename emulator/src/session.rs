@@ -52,6 +52,9 @@ pub enum SessionError {
     Stimuli(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The `--sd` image: unreadable, of a size no card has, or not writable back.
+    #[error("--sd {}: {msg}", path.display())]
+    Sd { path: PathBuf, msg: String },
 }
 
 /// What a session is made of.
@@ -73,6 +76,9 @@ pub struct SessionConfig {
     /// UART's TX bytes are the console output and console input enters its RX line at
     /// 115200 baud.
     pub repl_uart: Option<u8>,
+    /// SD card image (a whole number of 512-byte blocks) put in the card slot; the
+    /// card-detect switch reads "card present". See [`crate::sdslot`].
+    pub sd: Option<PathBuf>,
 }
 
 /// Why a session stopped.
@@ -105,6 +111,8 @@ pub struct Session {
     repl_uart: Option<u8>,
     /// Virtual time (cycles) at which the last queued input frame ends on that UART.
     rx_busy_until: u64,
+    /// The image file of the card in the SD slot.
+    pub sd: Option<PathBuf>,
 }
 
 /// The line boot.py starts with under `--repl-uart n`.
@@ -205,6 +213,9 @@ impl Session {
         })?;
         machine.write_flash(FS_BASE, &img);
         machine.reset();
+        if let Some(path) = &cfg.sd {
+            crate::sdslot::insert(&mut machine, &board, path)?;
+        }
         if let Some(c) = cfg.max_cycles {
             machine.set_budget(c);
         }
@@ -217,6 +228,7 @@ impl Session {
             pending: Vec::new(),
             repl_uart: cfg.repl_uart,
             rx_busy_until: 0,
+            sd: cfg.sd.clone(),
         })
     }
 
@@ -414,6 +426,15 @@ impl Session {
             return Ok(Outcome::Exception);
         }
         Ok(Outcome::Done)
+    }
+
+    /// Writes the SD card's image back to its file if the firmware changed it; returns
+    /// whether it wrote. See [`crate::sdslot::save`].
+    pub fn save_sd(&mut self) -> Result<bool, SessionError> {
+        match self.sd.clone() {
+            Some(path) => crate::sdslot::save(&mut self.machine, &path),
+            None => Ok(false),
+        }
     }
 
     /// The fault report as text, with symbol names from the firmware.

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 pub const DIR_CONFIG: &str = "pybsim-test.cfg";
 
 /// The keys an options line may use.
-pub const KEYS: &str = "board, wire, stimuli, fs, firmware, max-cycles, max-time, tolerance, skip";
+pub const KEYS: &str =
+    "board, wire, stimuli, fs, sd, firmware, max-cycles, max-time, tolerance, skip";
 
 /// A problem with a test's options, naming the file and line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +37,8 @@ pub struct TestOptions {
     pub wires: Vec<String>,
     pub stimuli: Option<PathBuf>,
     pub fs: Option<PathBuf>,
+    /// SD card image for the slot (the test works on a copy: nothing is written back).
+    pub sd: Option<PathBuf>,
     pub firmware: Option<PathBuf>,
     /// Budget for the script's cycles (as counted for the snapshot).
     pub max_cycles: Option<u64>,
@@ -73,6 +76,7 @@ impl TestOptions {
             }
             "stimuli" => self.stimuli = Some(base.join(need("a stimuli file")?)),
             "fs" => self.fs = Some(base.join(need("a directory")?)),
+            "sd" => self.sd = Some(base.join(need("an SD card image file")?)),
             "firmware" => self.firmware = Some(base.join(need("a firmware file")?)),
             "max-cycles" => {
                 let v = need("a cycle count")?;
