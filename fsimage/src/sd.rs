@@ -130,7 +130,10 @@ pub fn sd_image_from_dir(dir: &Path, size: u64) -> Result<Vec<u8>, FsImageError>
 pub fn sd_list_files(image: &[u8]) -> Result<Vec<(String, Vec<u8>)>, FsImageError> {
     if image.len() < BLOCK_SIZE || !image.len().is_multiple_of(BLOCK_SIZE) {
         return Err(FsImageError::BadSdImage {
-            what: format!("{} bytes is not a whole number of 512-byte blocks", image.len()),
+            what: format!(
+                "{} bytes is not a whole number of 512-byte blocks",
+                image.len()
+            ),
         });
     }
     crate::reader::list_files(image)
