@@ -30,8 +30,10 @@
 //! - STA, ICR (write 1 clears the static flags), MASK and the SDIO interrupt (IRQ 49,
 //!   the OR of STA & MASK).
 //! - DMA: with DCTRL.DMAEN, [`Effect::DmaRequest`] with [`DmaSignal::Sdio`] is high while
-//!   the receive FIFO holds data, or while the transmit FIFO has room and words are
-//!   still to come; SDIO is the flow controller and signals the end of the transfer
+//!   a 4-word burst can be served (RM0090 §31.3.2 has the stream use PBURST = INC4): the
+//!   receive FIFO holds at least 4 words (or the last words of the transfer), or the
+//!   transmit FIFO has room for 4 of the words still to come (or for all of them when
+//!   fewer remain). SDIO is the flow controller and signals the end of the transfer
 //!   (DATAEND) with [`Effect::DmaPeripheralEnd`].
 //!
 //! Not modelled (stored; warns once when set):
@@ -444,11 +446,14 @@ impl Sdio {
             self.irq_level = irq;
             ctx.irq(IRQ, irq);
         }
+        // A request stands for one 4-beat burst (RM0090 §31.3.2 asks for PBURST = INC4):
+        // four words to take or room for four, or the last words of the transfer.
+        let n = self.fifo.len() as u32;
         let dma = self.regs.get(DCTRL) & DMAEN != 0
             && match self.dpsm {
-                Dpsm::Rx { .. } => !self.fifo.is_empty(),
-                Dpsm::Tx { .. } => self.fifo.len() < FIFO_WORDS && self.fifocnt > 0,
-                Dpsm::Idle => self.dir == Dir::Rx && !self.fifo.is_empty(),
+                Dpsm::Rx { .. } => n >= 4 || (n > 0 && self.dcount == 0),
+                Dpsm::Tx { .. } => self.fifocnt > 0 && FIFO_WORDS as u32 - n >= self.fifocnt.min(4),
+                Dpsm::Idle => self.dir == Dir::Rx && n > 0,
             };
         if dma != self.dma_level {
             self.dma_level = dma;
@@ -1180,6 +1185,7 @@ mod tests {
                         signal: DmaSignal::Sdio,
                         level: true,
                     } => {
+                        assert!(b.dev.fifo.len() >= 4, "a request stands for a 4-word burst");
                         // What a DMA stream would do: empty the FIFO.
                         while b.read32(STA) & sta::RXDAVL != 0 {
                             b.read32(FIFO);
@@ -1195,5 +1201,24 @@ mod tests {
         }
         assert_eq!(words, 128);
         assert!(ended);
+        // Transmit: the request is up as soon as the FIFO can take a burst.
+        cmd(&mut b, 24, 0, SHORT);
+        b.take_log();
+        b.write32(DCTRL, DTEN | DMAEN | 9 << 4);
+        let up = |l: Vec<(u64, Effect)>| {
+            l.into_iter().any(|(_, e)| {
+                e == Effect::DmaRequest {
+                    signal: DmaSignal::Sdio,
+                    level: true,
+                }
+            })
+        };
+        assert!(up(b.take_log()));
+        for i in 0..28 {
+            b.write32(FIFO, i);
+        }
+        assert!(b.dev.dma_level, "room for 4 more");
+        b.write32(FIFO, 28);
+        assert!(!b.dev.dma_level, "room for 3 only");
     }
 }
