@@ -265,12 +265,14 @@ mod tests {
         o.apply("tolerance 5%", base).unwrap();
         o.apply("wire Y1:Y2 X1:X2", base).unwrap();
         o.apply("fs data", base).unwrap();
+        o.apply("sd card.img", base).unwrap();
         o.apply("skip", base).unwrap();
         assert_eq!(o.max_cycles, Some(2_000_000));
         assert_eq!(o.max_ns, Some(2_000_000_000));
         assert_eq!(o.tolerance_pct, Some(5.0));
         assert_eq!(o.wires, vec!["Y1:Y2", "X1:X2"]);
         assert_eq!(o.fs, Some(PathBuf::from("t/data")));
+        assert_eq!(o.sd, Some(PathBuf::from("t/card.img")));
         assert_eq!(o.skip.as_deref(), Some("skipped"));
     }
 
@@ -287,6 +289,7 @@ mod tests {
         assert!(o.apply("max-time forever", base).is_err());
         assert!(o.apply("tolerance -1%", base).is_err());
         assert!(o.apply("board", base).is_err());
+        assert!(o.apply("sd", base).unwrap_err().contains("needs an SD card image"));
         assert_eq!(parse_count("_1"), None);
         assert_eq!(parse_count("1_0"), Some(10));
         assert_eq!(parse_percent("0.5%"), Some(0.5));
