@@ -242,3 +242,24 @@ fn the_test_runner_takes_an_sd_option_and_never_writes_back() {
         "the test's writes are discarded"
     );
 }
+
+#[test]
+fn writes_are_saved_even_when_the_run_ends_in_a_guest_fault() {
+    if !have_firmware() {
+        return;
+    }
+    let d = scratch("fault");
+    let img = hello_image(&d);
+    let s = write(
+        &d,
+        "t.py",
+        b"with open('/sd/before.txt', 'w') as f:\n    f.write('saved')\nimport machine\nmachine.mem32[0x60000000]\n",
+    );
+    let o = pybsim(&["run", "--sd", &img, &s]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let files = pybsim_fsimage::sd_list_files(&std::fs::read(&img).unwrap()).unwrap();
+    assert!(
+        files.contains(&("before.txt".to_string(), b"saved".to_vec())),
+        "{files:?}"
+    );
+}

@@ -289,7 +289,10 @@ mod tests {
         assert!(o.apply("max-time forever", base).is_err());
         assert!(o.apply("tolerance -1%", base).is_err());
         assert!(o.apply("board", base).is_err());
-        assert!(o.apply("sd", base).unwrap_err().contains("needs an SD card image"));
+        assert!(o
+            .apply("sd", base)
+            .unwrap_err()
+            .contains("needs an SD card image"));
         assert_eq!(parse_count("_1"), None);
         assert_eq!(parse_count("1_0"), Some(10));
         assert_eq!(parse_percent("0.5%"), Some(0.5));
