@@ -263,3 +263,25 @@ fn writes_are_saved_even_when_the_run_ends_in_a_guest_fault() {
         "{files:?}"
     );
 }
+
+/// An image that is not a whole number of 512 KiB is a byte-addressed SDSC card.
+#[test]
+fn a_small_image_is_an_sdsc_card() {
+    if !have_firmware() {
+        return;
+    }
+    let d = scratch("sdsc");
+    let img = pybsim_fsimage::sd_image_with_files(1000 << 10, &[("a.txt", b"sdsc\n")]).unwrap();
+    let img = write(&d, "sdsc.img", &img);
+    let s = write(
+        &d,
+        "t.py",
+        b"import pyb\nprint(pyb.SDCard().info())\nwith open('/sd/b.txt', 'w') as f:\n    f.write('b' * 2000)\n\
+print(open('/sd/a.txt').read(), end='')\n",
+    );
+    let o = pybsim(&["run", "--sd", &img, &s]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "(1024000, 512, 0)\nsdsc\n");
+    let files = pybsim_fsimage::sd_list_files(&std::fs::read(&img).unwrap()).unwrap();
+    assert_eq!(files[1], ("b.txt".to_string(), vec![b'b'; 2000]));
+}
