@@ -563,6 +563,15 @@ impl SdCard {
         Some(Response::R1(s))
     }
 
+    /// Whether the card has data to send (a read command or ACMD13/ACMD51 under way).
+    pub fn sending(&self) -> bool {
+        match &self.xfer {
+            Transfer::Read { next, len, .. } => next + *len as u64 <= self.image.len() as u64,
+            Transfer::Reg(_) => true,
+            _ => false,
+        }
+    }
+
     /// Whether the card listens for a data block (a write command is under way).
     pub fn receiving(&self) -> bool {
         matches!(self.xfer, Transfer::Write { .. })

@@ -537,7 +537,8 @@ impl Sdio {
             self.flags |= sta::CCRCFAIL;
         }
         // A read command may have given the waiting data path its first block.
-        if self.dpsm == (Dpsm::Rx { wait: true }) {
+        let sending = self.card.as_ref().is_some_and(|c| c.sending());
+        if self.dpsm == (Dpsm::Rx { wait: true }) && sending {
             ctx.cancel(TOKEN_DTIMEOUT);
             self.next_rx_block(ctx);
         }
@@ -1069,6 +1070,35 @@ mod tests {
         assert_eq!(b.read32(DCOUNT), 0);
         assert_eq!(cmd(&mut b, 12, 0, SHORT), sta::CMDREND);
         assert_eq!(b.dev.card().unwrap().state(), sdcard::State::Tran);
+    }
+
+    /// DCTRL before CMD17 (the HAL's order): the DPSM waits, and other commands'
+    /// responses do not restart its DTIMER count.
+    #[test]
+    fn the_data_path_may_start_before_the_read_command() {
+        let mut b = host(Some(vec![0x33; 1 << 20]));
+        init(&mut b);
+        b.write32(DTIMER, 5000);
+        b.write32(DLEN, 512);
+        b.write32(DCTRL, DTEN | DTDIR | 9 << 4);
+        let t0 = b.now;
+        cmd(&mut b, 13, (RCA as u32) << 16, SHORT);
+        assert_eq!(cmd(&mut b, 17, 1, SHORT), sta::CMDREND);
+        assert_eq!(b.read32(STA) & sta::DTIMEOUT, 0);
+        assert_eq!(drain(&mut b, 128, FAST), vec![0x33; 512]);
+        b.advance(17 * FAST);
+        assert_eq!(
+            b.read32(STA) & sta::STATIC & !sta::CMDREND,
+            sta::DATAEND | sta::DBCKEND
+        );
+        // Again, with only a status command: the timeout counts from DCTRL.
+        b.write32(ICR, sta::STATIC);
+        b.write32(DCTRL, DTEN | DTDIR | 9 << 4);
+        let t1 = b.now;
+        cmd(&mut b, 13, (RCA as u32) << 16, SHORT);
+        b.advance_to(t1 + 5000 * FAST);
+        assert_ne!(b.read32(STA) & sta::DTIMEOUT, 0);
+        assert!(b.now > t0);
     }
 
     #[test]
