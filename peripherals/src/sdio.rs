@@ -4,7 +4,8 @@
 //! Modelled:
 //! - Clock: SDIO_CK = SDIOCLK / (CLKDIV + 2), or SDIOCLK with BYPASS, where SDIOCLK is
 //!   PLL48CK; the bus runs only with POWER.PWRCTRL = 11 and CLKCR.CLKEN set. WIDBUS
-//!   gives the data bus width (1, 4 or 8 bits). Durations are computed with the clocks
+//!   gives the data bus width (1, 4 or 8 bits). PWRSAV is stored; stopping the clock
+//!   while the bus is idle has no visible effect here. Durations are computed with the clocks
 //!   of the moment a command or block starts.
 //! - Command path state machine (§31.3.2): writing CMD with CPSMEN sends CMDINDEX and
 //!   ARG (48 SDIO_CK periods, CMDACT meanwhile). The card takes the command at its last
@@ -39,8 +40,8 @@
 //! Not modelled (stored; warns once when set):
 //! - Stream mode (DTMODE), SDIO read wait (RWSTART/RWSTOP/RWMOD), SDIO card interrupts
 //!   (SDIOEN, SDIOIT), suspend (SDIOSuspend), CE-ATA (ATACMD, nIEN, ENCMDcompl,
-//!   CEATAEND), WAITINT/WAITPEND, NEGEDGE, PWRSAV (no effect on timing), STBITERR (no
-//!   bus noise). A clock change in the middle of a command or block does not change its
+//!   CEATAEND), WAITINT/WAITPEND, NEGEDGE, STBITERR (no bus noise), the F405 errata on
+//!   hardware flow control. A clock change in the middle of a command or block does not change its
 //!   timing.
 
 use std::collections::VecDeque;
