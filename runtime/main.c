@@ -26,6 +26,7 @@
 #include "uart.h"
 #include "spi.h"
 #include "flashbdev.h"
+#include "sdcard.h"
 
 extern uint32_t _heap_start, _heap_end, _sstack, _estack;
 
@@ -121,6 +122,16 @@ int main(void) {
         pyb_main_file = "main.py";
 
         bool mounted = pyb_mount_flash();
+        // A card in the slot is mounted at /sd and becomes the current
+        // directory, unless /flash holds a file named SKIPSD.
+        bool mounted_sd = false;
+        if (sdcard_is_present() && (!mounted || mp_vfs_import_stat("SKIPSD") == MP_IMPORT_STAT_NO_EXIST)) {
+            mounted_sd = sdcard_mount();
+        }
+        if (mounted_sd) {
+            mp_obj_list_append(mp_sys_path, MP_OBJ_NEW_QSTR(MP_QSTR__slash_sd));
+            mp_obj_list_append(mp_sys_path, MP_OBJ_NEW_QSTR(MP_QSTR__slash_sd_slash_lib));
+        }
         if (mounted) {
             mp_obj_list_append(mp_sys_path, MP_OBJ_NEW_QSTR(MP_QSTR__slash_flash));
             mp_obj_list_append(mp_sys_path, MP_OBJ_NEW_QSTR(MP_QSTR__slash_flash_slash_lib));

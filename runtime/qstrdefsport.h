@@ -2,3 +2,5 @@
 // *FORMAT-OFF*
 Q(/flash)
 Q(/flash/lib)
+Q(/sd)
+Q(/sd/lib)

@@ -10,6 +10,7 @@ pub mod machine;
 pub mod profile;
 pub mod sched;
 pub mod scs;
+pub mod sdslot;
 pub mod session;
 pub mod testkit;
 pub mod testrun;

@@ -1958,6 +1958,17 @@ impl Machine {
             .with(|cpu| sys.borrow_mut().drive_pin(cpu, port, pin, level));
     }
 
+    /// Runs `f` on the SDIO host model (its card slot), if the board has one.
+    pub fn with_sdio<R>(
+        &mut self,
+        f: impl FnOnce(&mut pybsim_peripherals::sdio::Sdio) -> R,
+    ) -> Option<R> {
+        let mut s = self.sys.borrow_mut();
+        s.bus
+            .get_mut::<pybsim_peripherals::sdio::Sdio>("SDIO")
+            .map(f)
+    }
+
     /// Sends a byte into U(S)ART `n`'s RX line, arriving at virtual time `at`.
     pub fn uart_input(&mut self, n: u8, byte: u8, at: u64) {
         let mut s = self.sys.borrow_mut();

@@ -53,6 +53,9 @@ pub enum SessionError {
     Stimuli(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The `--sd` image: unreadable, of a size no card has, or not writable back.
+    #[error("--sd {}: {msg}", path.display())]
+    Sd { path: PathBuf, msg: String },
 }
 
 /// What a session is made of.
@@ -77,6 +80,9 @@ pub struct SessionConfig {
     /// Seed of the RNG peripheral's generator (None: the board's fixed default), so a
     /// script using `pyb.rng()`/`os.urandom()` can be run on other fixed sequences.
     pub rng_seed: Option<u64>,
+    /// SD card image (a whole number of 512-byte blocks) put in the card slot; the
+    /// card-detect switch reads "card present". See [`crate::sdslot`].
+    pub sd: Option<PathBuf>,
 }
 
 /// Why a session stopped.
@@ -121,6 +127,8 @@ pub struct Session {
     /// Report each watchdog reset on stderr as it happens (off under the TUI).
     pub report_resets: bool,
     resets_seen: usize,
+    /// The image file of the card in the SD slot.
+    pub sd: Option<PathBuf>,
 }
 
 /// The line boot.py starts with under `--repl-uart n`.
@@ -230,6 +238,9 @@ impl Session {
             }
         }
         machine.reset();
+        if let Some(path) = &cfg.sd {
+            crate::sdslot::insert(&mut machine, &board, path)?;
+        }
         if let Some(c) = cfg.max_cycles {
             machine.set_budget(c);
         }
@@ -245,6 +256,7 @@ impl Session {
             watchdog_resets: Vec::new(),
             report_resets: true,
             resets_seen: 0,
+            sd: cfg.sd.clone(),
         })
     }
 
@@ -514,6 +526,15 @@ impl Session {
             return Ok(Outcome::Exception);
         }
         Ok(Outcome::Done)
+    }
+
+    /// Writes the SD card's image back to its file if the firmware changed it; returns
+    /// whether it wrote. See [`crate::sdslot::save`].
+    pub fn save_sd(&mut self) -> Result<bool, SessionError> {
+        match self.sd.clone() {
+            Some(path) => crate::sdslot::save(&mut self.machine, &path),
+            None => Ok(false),
+        }
     }
 
     /// The fault report as text, with symbol names from the firmware.

@@ -655,7 +655,7 @@ fn bad_options_fail_the_test_naming_file_and_line() {
     let r = parse_json(&text(&out.stdout));
     let a = by_name(&r, "a.py");
     assert_eq!(a.get("kind").s(), "error");
-    assert!(a.get("reason").s().ends_with("a.py:1: unknown option `colour` (known: board, wire, stimuli, fs, firmware, max-cycles, max-time, tolerance, rng-seed, skip)"), "{a:?}");
+    assert!(a.get("reason").s().ends_with("a.py:1: unknown option `colour` (known: board, wire, stimuli, fs, sd, firmware, max-cycles, max-time, tolerance, rng-seed, skip)"), "{a:?}");
     assert_eq!(by_name(&r, "b.py").get("status").s(), "passed");
     let _ = std::fs::remove_dir_all(&dir);
 }

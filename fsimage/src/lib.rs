@@ -26,6 +26,9 @@ use fatfs::{
 use thiserror::Error;
 
 mod reader;
+mod sd;
+
+pub use sd::{sd_image_from_dir, sd_image_with_files, sd_list_files, SD_LABEL, SD_MAX, SD_MIN};
 
 /// Bytes in one filesystem block (FatFs sector).
 pub const BLOCK_SIZE: usize = 512;
@@ -98,6 +101,8 @@ pub enum FsImageError {
     BadImageSize { len: usize },
     #[error("flash image: {what}")]
     BadImage { what: String },
+    #[error("SD image: {what}")]
+    BadSdImage { what: String },
 }
 
 /// Supplies the fixed timestamp 2000-01-01 00:00:00 for every entry.
@@ -189,7 +194,7 @@ pub fn build_image(dir: &Path) -> Result<Vec<u8>, FsImageError> {
                 path: dir.to_path_buf(),
                 source,
             })?;
-        copy_dir(&fs, &fs.root_dir(), dir)?;
+        copy_dir(&fs, &fs.root_dir(), dir, DATA_CAPACITY)?;
         fs.unmount().map_err(|source| FsImageError::Write {
             path: dir.to_path_buf(),
             source,
@@ -322,30 +327,31 @@ fn copy_dir<T: ReadWriteSeek>(
     fs: &FileSystem<T>,
     target: &Dir<'_, T>,
     host: &Path,
+    capacity: u64,
 ) -> Result<(), FsImageError> {
     for entry in read_host_dir(host)? {
         let write_err = |source: io::Error| write_error(fs, &entry.path, source);
         if entry.is_dir {
             let sub = target.create_dir(&entry.name).map_err(write_err)?;
-            copy_dir(fs, &sub, &entry.path)?;
+            copy_dir(fs, &sub, &entry.path, capacity)?;
         } else {
-            if entry.size > DATA_CAPACITY {
+            if entry.size > capacity {
                 return Err(FsImageError::FileTooBig {
                     path: entry.path,
                     size: entry.size,
-                    capacity: DATA_CAPACITY,
+                    capacity,
                 });
             }
             let data = fs::read(&entry.path).map_err(|source| FsImageError::Read {
                 path: entry.path.clone(),
                 source,
             })?;
-            if data.len() as u64 > DATA_CAPACITY {
+            if data.len() as u64 > capacity {
                 // The file grew between metadata() and read().
                 return Err(FsImageError::FileTooBig {
                     path: entry.path,
                     size: data.len() as u64,
-                    capacity: DATA_CAPACITY,
+                    capacity,
                 });
             }
             let mut file = target.create_file(&entry.name).map_err(write_err)?;

@@ -26,6 +26,7 @@ pub mod rcc;
 pub mod regs;
 pub mod rng;
 pub mod rtc;
+pub mod sdcard;
 pub mod sdio;
 pub mod spi;
 pub mod stub;

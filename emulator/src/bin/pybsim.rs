@@ -53,6 +53,16 @@ enum Cmd {
     },
     /// List the built-in boards with their clocks, memories and pins.
     Boards,
+    /// Make a raw SD card image (FAT) holding a copy of a host directory, for --sd.
+    Sdimage {
+        /// Host directory to copy into the image.
+        dir: PathBuf,
+        /// Image file to write.
+        out: PathBuf,
+        /// Image size: bytes, or with a K, M or G suffix (binary units), e.g. 32M.
+        #[arg(long, default_value = "32M")]
+        size: String,
+    },
     /// Build (if needed) and locate the default firmware.
     Firmware {
         /// Rebuild even if the firmware exists.
@@ -106,6 +116,10 @@ struct RunArgs {
     /// with the same seed gives the same numbers.
     #[arg(long, value_parser = parse_count)]
     rng_seed: Option<u64>,
+    /// Put a micro SD card holding this image (raw, a whole number of 512-byte blocks)
+    /// in the slot; what the firmware writes is saved back to the file at exit.
+    #[arg(long)]
+    sd: Option<PathBuf>,
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
@@ -136,6 +150,7 @@ fn main() -> ExitCode {
         Cmd::Test(t) => pybsim::testrun::run(&t).map_err(|e| fail(EXIT_SOFTWARE, e)),
         Cmd::Profile { run: a, opts } => run(*a, Some(opts)),
         Cmd::Boards => boards().map_err(|e| fail(EXIT_SOFTWARE, e)),
+        Cmd::Sdimage { dir, out, size } => sdimage(&dir, &out, &size),
         Cmd::Firmware { rebuild } => firmware_path(rebuild)
             .map(|p| {
                 println!("{}", p.display());
@@ -234,6 +249,31 @@ fn boards() -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// `pybsim sdimage DIR OUT --size N`.
+fn sdimage(dir: &Path, out: &Path, size: &str) -> Result<u8, Fail> {
+    let t = size.trim();
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let bytes = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| fail(EXIT_USAGE, anyhow!("--size {size}: not a size such as 32M")))?;
+    if !dir.exists() {
+        return Err(fail(
+            EXIT_NOINPUT,
+            anyhow!("{}: no such directory", dir.display()),
+        ));
+    }
+    let img = pybsim_fsimage::sd_image_from_dir(dir, bytes).map_err(|e| fail(EXIT_DATAERR, e))?;
+    std::fs::write(out, img).map_err(|e| fail(EXIT_SOFTWARE, anyhow!("{}: {e}", out.display())))?;
+    Ok(EXIT_OK)
+}
+
 fn is_firmware(p: &Path) -> bool {
     matches!(
         p.extension()
@@ -285,7 +325,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
         }
         None => firmware_path(false).map_err(|e| fail(EXIT_SOFTWARE, e))?,
     };
-    for p in a.fs.iter().chain(a.stimuli.iter()) {
+    for p in a.fs.iter().chain(a.stimuli.iter()).chain(a.sd.iter()) {
         if !p.exists() {
             return Err(fail(
                 EXIT_NOINPUT,
@@ -303,6 +343,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
         max_ns,
         repl_uart: a.repl_uart,
         rng_seed: a.rng_seed,
+        sd: a.sd.clone(),
     };
     let mut session = Session::new(&cfg).map_err(|e| {
         let code = match e {
@@ -316,34 +357,40 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
     if a.vcd.is_some() {
         session.machine.sys().pin_trace = Some(Vec::new());
     }
-    let code = if a.tui {
-        pybsim::tui::run(&mut session, script.as_deref()).map_err(|e| fail(EXIT_SOFTWARE, e))?
-    } else if let Some(opts) = &profile {
-        let Some(script) = &script else {
-            return Err(fail(EXIT_USAGE, anyhow!("pybsim profile needs a script")));
-        };
-        let mut out = CrLf(std::io::stdout(), false);
-        let outcome = pybsim::profile::profile(&mut session, script, opts, &mut out)
-            .map_err(|e| fail(EXIT_SOFTWARE, e))?;
-        finish(&mut session, outcome, &cfg)
-    } else if let Some(script) = script {
-        if a.serial != "stdio" {
-            return Err(fail(
-                EXIT_USAGE,
-                anyhow!(
-                    "--serial {} takes no script: the console is the REPL",
-                    a.serial
-                ),
-            ));
-        }
-        let mut out = CrLf(std::io::stdout(), false);
-        let outcome = session
-            .run_script(&script, &mut out)
-            .map_err(|e| script_error(&a, e))?;
-        finish(&mut session, outcome, &cfg)
-    } else {
-        serve(&mut session, &a.serial, &cfg)?
-    };
+    let code = (|| -> Result<u8, Fail> {
+        Ok(if a.tui {
+            pybsim::tui::run(&mut session, script.as_deref()).map_err(|e| fail(EXIT_SOFTWARE, e))?
+        } else if let Some(opts) = &profile {
+            let Some(script) = &script else {
+                return Err(fail(EXIT_USAGE, anyhow!("pybsim profile needs a script")));
+            };
+            let mut out = CrLf(std::io::stdout(), false);
+            let outcome = pybsim::profile::profile(&mut session, script, opts, &mut out)
+                .map_err(|e| fail(EXIT_SOFTWARE, e))?;
+            finish(&mut session, outcome, &cfg)
+        } else if let Some(script) = script {
+            if a.serial != "stdio" {
+                return Err(fail(
+                    EXIT_USAGE,
+                    anyhow!(
+                        "--serial {} takes no script: the console is the REPL",
+                        a.serial
+                    ),
+                ));
+            }
+            let mut out = CrLf(std::io::stdout(), false);
+            let outcome = session
+                .run_script(&script, &mut out)
+                .map_err(|e| script_error(&a, e))?;
+            finish(&mut session, outcome, &cfg)
+        } else {
+            serve(&mut session, &a.serial, &cfg)?
+        })
+    })();
+    // The card's image goes back to its file however the run ended.
+    let saved = session.save_sd();
+    let code = code?;
+    saved.map_err(|e| fail(EXIT_SOFTWARE, e))?;
     if let Some(path) = &a.vcd {
         let (trace, clocks) = {
             let mut s = session.machine.sys();

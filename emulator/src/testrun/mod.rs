@@ -739,6 +739,11 @@ fn session_config(opts: &TestOptions, common: &Common) -> Result<SessionConfig, 
             return Err(format!("stimuli {}: no such file", st.display()));
         }
     }
+    if let Some(sd) = &opts.sd {
+        if !sd.is_file() {
+            return Err(format!("sd {}: no such file", sd.display()));
+        }
+    }
     Ok(SessionConfig {
         board: opts.board.clone().unwrap_or_else(|| common.board.clone()),
         firmware,
@@ -749,6 +754,7 @@ fn session_config(opts: &TestOptions, common: &Common) -> Result<SessionConfig, 
         max_ns: None,
         repl_uart: None,
         rng_seed: opts.rng_seed,
+        sd: opts.sd.clone(),
     })
 }
 

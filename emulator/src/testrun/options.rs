@@ -19,7 +19,7 @@ pub const DIR_CONFIG: &str = "pybsim-test.cfg";
 
 /// The keys an options line may use.
 pub const KEYS: &str =
-    "board, wire, stimuli, fs, firmware, max-cycles, max-time, tolerance, rng-seed, skip";
+    "board, wire, stimuli, fs, sd, firmware, max-cycles, max-time, tolerance, rng-seed, skip";
 
 /// A problem with a test's options, naming the file and line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +37,8 @@ pub struct TestOptions {
     pub wires: Vec<String>,
     pub stimuli: Option<PathBuf>,
     pub fs: Option<PathBuf>,
+    /// SD card image for the slot (the test works on a copy: nothing is written back).
+    pub sd: Option<PathBuf>,
     pub firmware: Option<PathBuf>,
     /// Budget for the script's cycles (as counted for the snapshot).
     pub max_cycles: Option<u64>,
@@ -76,6 +78,7 @@ impl TestOptions {
             }
             "stimuli" => self.stimuli = Some(base.join(need("a stimuli file")?)),
             "fs" => self.fs = Some(base.join(need("a directory")?)),
+            "sd" => self.sd = Some(base.join(need("an SD card image file")?)),
             "firmware" => self.firmware = Some(base.join(need("a firmware file")?)),
             "max-cycles" => {
                 let v = need("a cycle count")?;
@@ -269,12 +272,14 @@ mod tests {
         o.apply("tolerance 5%", base).unwrap();
         o.apply("wire Y1:Y2 X1:X2", base).unwrap();
         o.apply("fs data", base).unwrap();
+        o.apply("sd card.img", base).unwrap();
         o.apply("skip", base).unwrap();
         assert_eq!(o.max_cycles, Some(2_000_000));
         assert_eq!(o.max_ns, Some(2_000_000_000));
         assert_eq!(o.tolerance_pct, Some(5.0));
         assert_eq!(o.wires, vec!["Y1:Y2", "X1:X2"]);
         assert_eq!(o.fs, Some(PathBuf::from("t/data")));
+        assert_eq!(o.sd, Some(PathBuf::from("t/card.img")));
         assert_eq!(o.skip.as_deref(), Some("skipped"));
     }
 
@@ -291,6 +296,10 @@ mod tests {
         assert!(o.apply("max-time forever", base).is_err());
         assert!(o.apply("tolerance -1%", base).is_err());
         assert!(o.apply("board", base).is_err());
+        assert!(o
+            .apply("sd", base)
+            .unwrap_err()
+            .contains("needs an SD card image"));
         assert_eq!(parse_count("_1"), None);
         assert_eq!(parse_count("1_0"), Some(10));
         assert_eq!(parse_percent("0.5%"), Some(0.5));
