@@ -201,6 +201,10 @@ pub enum Effect {
     /// A peripheral that is the flow controller (SDIO with SxCR.PFCTRL) says the block
     /// transfer on its request line is complete (RM0090 §10.3.16).
     DmaPeripheralEnd { signal: DmaSignal },
+    /// Timer `tim`'s trigger output (TRGO, selected by CR2.MMS) pulsed at virtual cycle
+    /// `at` (the exact time of the update/enable/reset that caused it, which may be a
+    /// little before the access or event that noticed it).
+    TimerTrgo { tim: u8, at: u64 },
 }
 
 /// What a model sees of the machine during one access or event.
