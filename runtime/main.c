@@ -21,6 +21,7 @@
 #include "led.h"
 #include "switch.h"
 #include "timer.h"
+#include "dac.h"
 #include "uart.h"
 #include "flashbdev.h"
 
@@ -151,6 +152,7 @@ int main(void) {
         mp_printf(&mp_plat_print, "MPY: sync filesystems\n");
         flashbdev_flush();
         mp_printf(&mp_plat_print, "MPY: soft reboot\n");
+        dac_deinit_all();
         timer_deinit_all();
         uart_deinit_all();
         extint_deinit_all();

@@ -27,6 +27,9 @@ use crate::loader::Image;
 use crate::sched::{Scheduler, Target};
 use crate::scs::{self, Masks, Scs};
 
+#[path = "dma_engine.rs"]
+pub mod dma_engine;
+
 pub const FLASH_BASE: u32 = 0x0800_0000;
 pub const FLASH_SIZE: u32 = 1024 * 1024;
 pub const SRAM_BASE: u32 = 0x2000_0000;
@@ -282,6 +285,8 @@ pub struct System {
     /// Log of (time, what) of every event and exception, when recording.
     pub event_log: Option<Vec<(u64, String)>>,
     effects: Vec<Effect>,
+    /// DMA controllers, the DAC and the DMA request lines that are high.
+    dma_wiring: dma_engine::DmaWiring,
 }
 
 fn in_flash(addr: u32) -> Option<u32> {
@@ -308,7 +313,9 @@ impl System {
         }
         let exti_idx = bus.index_of("EXTI");
         let syscfg_idx = bus.index_of("SYSCFG");
+        let dma_wiring = dma_engine::DmaWiring::find(&bus);
         let mut sys = System::new_inner(bus);
+        sys.dma_wiring = dma_wiring;
         sys.gpio_idx = gpio_idx;
         sys.exti_idx = exti_idx;
         sys.syscfg_idx = syscfg_idx;
@@ -356,6 +363,7 @@ impl System {
             observer: None,
             clock_log: Vec::new(),
             effects: Vec::new(),
+            dma_wiring: Default::default(),
         }
     }
 
@@ -438,6 +446,9 @@ impl System {
                     }
                     self.apply_effects(cpu, i, &mut fx);
                     self.effects = fx;
+                    if self.dma_wiring.is_dma(i) {
+                        self.dma_serve(cpu, i, at);
+                    }
                 }
                 Target::UartRx(n) => self.uart_deliver(cpu, n, token as u8, at),
                 Target::FaultWatch => {
@@ -603,9 +614,13 @@ impl System {
                     cpu.stop();
                 }
                 Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
-                Effect::DmaRequest { .. } | Effect::DmaPeripheralEnd { .. } => {
-                    // DMA transfers are not modelled yet (see peripherals/src/dma.rs).
+                Effect::DmaRequest { signal, level } => {
+                    self.dma_request(signal, level, &mut work);
                 }
+                Effect::DmaPeripheralEnd { signal } => {
+                    self.dma_peripheral_end(signal, &mut work);
+                }
+                Effect::TimerTrgo { tim, at } => self.timer_trgo(tim, at, &mut work),
                 Effect::PinOutput { port, pin, level } => {
                     if let Some(t) = self.pin_trace.as_mut() {
                         t.push((self.now, port, pin, level));
