@@ -176,6 +176,14 @@ fn ident(mut i: usize) -> String {
     s
 }
 
+/// One entry of the merged trace: a pin level (port, pin, level) or a DAC sample
+/// (channel, code).
+#[derive(Clone, Copy)]
+enum Change {
+    Pin(u8, u8, bool),
+    Dac(u8, u16),
+}
+
 /// The VCD text of a pin trace.
 pub fn render(
     trace: &[(u64, u8, u8, bool)],
@@ -251,38 +259,38 @@ pub fn render_all(
     let mut last_time: Option<u64> = Some(0);
     let mut last_cycle = 0u64;
     // Pin changes and DAC samples merged in time (pins first at equal cycles).
-    let mut sorted: Vec<(u64, usize, Option<&PinChange>, Option<(u8, u16)>)> = trace
+    let mut sorted: Vec<(u64, usize, Change)> = trace
         .iter()
         .enumerate()
-        .map(|(i, t)| (t.0, i, Some(t), None))
+        .map(|(i, t)| (t.0, i, Change::Pin(t.1, t.2, t.3)))
         .collect();
     sorted.extend(
         dac.iter()
             .enumerate()
-            .map(|(i, d)| (d.0, trace.len() + i, None, Some((d.1, d.2)))),
+            .map(|(i, d)| (d.0, trace.len() + i, Change::Dac(d.1, d.2))),
     );
     sorted.sort_by_key(|e| (e.0, e.1));
     let mut codes: BTreeMap<u8, u16> = BTreeMap::new();
-    for (cycle, _, change, sample) in sorted {
-        if let Some((ch, code)) = sample {
-            if codes.get(&ch) == Some(&code) {
+    for (cycle, _, change) in sorted {
+        let (port, pin, lv) = match change {
+            Change::Pin(port, pin, lv) => (port, pin, lv),
+            Change::Dac(ch, code) => {
+                if codes.get(&ch) == Some(&code) {
+                    continue;
+                }
+                codes.insert(ch, code);
+                let t = map.ns(cycle);
+                if last_time != Some(t) {
+                    let _ = writeln!(s, "#{t}");
+                    last_time = Some(t);
+                }
+                if cycle != last_cycle {
+                    let _ = writeln!(s, "b{cycle:b} {}", ident(0));
+                    last_cycle = cycle;
+                }
+                let _ = writeln!(s, "b{code:012b} {}", ident(dacs[&ch]));
                 continue;
             }
-            codes.insert(ch, code);
-            let t = map.ns(cycle);
-            if last_time != Some(t) {
-                let _ = writeln!(s, "#{t}");
-                last_time = Some(t);
-            }
-            if cycle != last_cycle {
-                let _ = writeln!(s, "b{cycle:b} {}", ident(0));
-                last_cycle = cycle;
-            }
-            let _ = writeln!(s, "b{code:012b} {}", ident(dacs[&ch]));
-            continue;
-        }
-        let Some(&(cycle, port, pin, lv)) = change else {
-            continue;
         };
         if level.get(&(port, pin)) == Some(&lv) {
             continue;

@@ -779,10 +779,11 @@ impl Device for Dma {
 
     fn reset(&mut self, ctx: &mut Ctx) {
         self.regs.reset();
-        for x in 0..8 {
+        let lines = IRQS[(self.n - 1) as usize];
+        for (x, &line) in lines.iter().enumerate() {
             ctx.cancel(x as u32);
             if self.irq[x] {
-                ctx.irq(IRQS[(self.n - 1) as usize][x], false);
+                ctx.irq(line, false);
             }
         }
         self.st = Default::default();
@@ -866,10 +867,7 @@ mod tests {
 
     /// Runs the DMA until `t`, performing its accesses against `w` like the machine.
     fn run(b: &mut FakeBus<Dma>, w: &mut World, t: u64) {
-        loop {
-            let Some(next) = b.next_deadline().filter(|&d| d <= t) else {
-                break;
-            };
+        while let Some(next) = b.next_deadline().filter(|&d| d <= t) {
             b.advance_to(next);
             for x in 0..8 {
                 if b.dev.due() & (1 << x) == 0 {
