@@ -10,9 +10,9 @@
 //!   models, with their usual effects (a DAC holding register write acknowledges the
 //!   DAC's request, a USART DR write starts a frame). CCM RAM, unmapped addresses and
 //!   registers that answer with a bus error give the stream a transfer error.
-//! - A request edge takes effect at the machine's current time (the start of the block
-//!   being run when the effect is applied), which can be a few cycles after the cycle
-//!   of the event that raised it; accesses themselves run at their own event times.
+//! - A request edge takes effect at the virtual time of the access or event that raised
+//!   it (the CPU's register access, the peripheral's event, the DMA's own access), so the
+//!   first access of a stream follows its request by exactly its bus time.
 
 use pybsim_peripherals::dac::{Dac, Sample};
 use pybsim_peripherals::device::DmaSignal;
@@ -181,6 +181,11 @@ fn ccm(addr: u32, len: u32) -> bool {
 }
 
 impl System {
+    /// The time of the access or event whose effects are being applied.
+    fn fx_now(&self) -> u64 {
+        self.fx_time.unwrap_or(self.now)
+    }
+
     /// A peripheral raised or dropped DMA request `signal`.
     pub(super) fn dma_request(
         &mut self,
@@ -207,7 +212,7 @@ impl System {
                 .high
                 .iter()
                 .any(|s| routes(*s).any(|r| r == (d, x, c)));
-            let (_, fx) = self.with_model(idx, self.now, |m: &mut Dma, ctx| {
+            let (_, fx) = self.with_model(idx, self.fx_now(), |m: &mut Dma, ctx| {
                 m.set_line(ctx, x as usize, c, line)
             });
             work.extend(fx.into_iter().map(|e| (idx, e)));
@@ -220,7 +225,7 @@ impl System {
             let Some(idx) = self.dma_wiring.dma[d as usize - 1] else {
                 continue;
             };
-            let (_, fx) = self.with_model(idx, self.now, |m: &mut Dma, ctx| {
+            let (_, fx) = self.with_model(idx, self.fx_now(), |m: &mut Dma, ctx| {
                 if m.chsel(x as usize) == c {
                     m.peripheral_end(ctx, x as usize);
                 }
@@ -252,7 +257,9 @@ impl System {
             };
             let r = self.dma_perform(cpu, acc, at);
             let (_, mut fx) = self.with_model(idx, at, |m: &mut Dma, ctx| m.done(ctx, x, r));
+            let prev = self.fx_time.replace(at);
             self.apply_effects(cpu, idx, &mut fx);
+            self.fx_time = prev;
         }
     }
 
@@ -274,7 +281,9 @@ impl System {
                 };
                 match r {
                     Ok((i, v)) => {
+                        let prev = self.fx_time.replace(at);
                         self.apply_effects(cpu, i, &mut fx);
+                        self.fx_time = prev;
                         Ok(v)
                     }
                     Err(_) => Err(AccessError),
@@ -296,7 +305,9 @@ impl System {
                 };
                 match r {
                     Ok(i) => {
+                        let prev = self.fx_time.replace(at);
                         self.apply_effects(cpu, i, &mut fx);
+                        self.fx_time = prev;
                         Ok(0)
                     }
                     Err(_) => Err(AccessError),

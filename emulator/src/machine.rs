@@ -287,6 +287,9 @@ pub struct System {
     effects: Vec<Effect>,
     /// DMA controllers, the DAC and the DMA request lines that are high.
     dma_wiring: dma_engine::DmaWiring,
+    /// Virtual time of the access or event whose effects are being applied (DMA request
+    /// edges take effect then), when it is not `now`.
+    fx_time: Option<u64>,
 }
 
 fn in_flash(addr: u32) -> Option<u32> {
@@ -364,6 +367,7 @@ impl System {
             clock_log: Vec::new(),
             effects: Vec::new(),
             dma_wiring: Default::default(),
+            fx_time: None,
         }
     }
 
@@ -444,7 +448,9 @@ impl System {
                         let mut ctx = Ctx::new(at, self.clocks, &mut fx);
                         self.bus.devices[i as usize].dev.event(&mut ctx, token);
                     }
+                    let prev = self.fx_time.replace(at);
                     self.apply_effects(cpu, i, &mut fx);
+                    self.fx_time = prev;
                     self.effects = fx;
                     if self.dma_wiring.is_dma(i) {
                         self.dma_serve(cpu, i, at);
@@ -508,7 +514,9 @@ impl System {
             return;
         };
         let (_, mut fx) = self.with_model(idx, at, |u: &mut Usart, ctx| u.receive(ctx, byte));
+        let prev = self.fx_time.replace(at);
         self.apply_effects(cpu, idx, &mut fx);
+        self.fx_time = prev;
     }
 
     /// Applies what device `dev` asked for.
@@ -1169,7 +1177,9 @@ impl System {
         };
         let v = match r {
             Ok((idx, v)) => {
+                let prev = self.fx_time.replace(t);
                 self.apply_effects(cpu, idx, &mut fx);
+                self.fx_time = prev;
                 v
             }
             Err(_) => {
@@ -1191,7 +1201,9 @@ impl System {
         };
         match r {
             Ok(idx) => {
+                let prev = self.fx_time.replace(t);
                 self.apply_effects(cpu, idx, &mut fx);
+                self.fx_time = prev;
                 if Some(idx) == self.syscfg_idx {
                     self.sync_exti(cpu);
                 }
