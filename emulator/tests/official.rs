@@ -714,3 +714,36 @@ fn pybv11_i2c_without_devices() {
     assert_eq!(text(&out), "[]\n5\naccelerometer not found\n");
     assert!(o.ms() - t0 < 1000.0, "took {:.0} ms", o.ms() - t0);
 }
+
+/// `pyb.DAC.write_timed` on the official firmware: TIM6 TRGO, DMA1 stream 5 channel 7
+/// and the DAC, one sample per period (1 kHz: 168 000 cycles), then `DAC.write` on
+/// channel 2.
+#[test]
+fn pybv11_dac_write_timed_by_dma() {
+    let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
+        return;
+    };
+    o.machine.record_dac(true);
+    o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
+    let (out, err) = o
+        .exec_raw(
+            b"import pyb\nd = pyb.DAC(1)\nd.write_timed(bytearray([10, 20, 30, 40, 250]), 1000)\n\
+              pyb.delay(8)\npyb.DAC(2, bits=12).write(0x123)\npyb.delay(1)\nprint('done')",
+            1000.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(text(&err), "");
+    assert_eq!(text(&out), "done\n");
+    let samples = o.machine.take_dac_samples();
+    let ch1: Vec<_> = samples.iter().filter(|s| s.1 == 1).collect();
+    let codes: Vec<u16> = ch1.iter().map(|s| s.2).take(7).collect();
+    assert_eq!(
+        codes,
+        vec![0, 160, 320, 480, 640, 4000, 4000],
+        "{samples:?}"
+    );
+    for w in ch1.windows(2) {
+        assert_eq!(w[1].0 - w[0].0, 168_000, "{w:?}");
+    }
+    assert_eq!(samples.iter().rfind(|s| s.1 == 2).map(|s| s.2), Some(0x123));
+}
