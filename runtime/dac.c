@@ -1,5 +1,6 @@
 // pybsim runtime: pyb.DAC on the two 12-bit DAC channels (RM0090 section 14).
 //
+// noise(freq) and triangle(freq) use the DAC's wave generators on TIM6 triggers.
 // DAC(1) drives X5 (PA4), DAC(2) X6 (PA5). write_timed() runs as on the Pyboard:
 // TIM6 counts at the requested frequency with its update event as TRGO (CR2.MMS = 010),
 // each TRGO makes the DAC load its holding register into the output and request the
@@ -41,7 +42,10 @@ typedef struct {
 #define DAC_CR_TSEL1_Msk        (7u << 3)
 #define DAC_CR_TSEL1_TIM6       (0u << 3)
 #define DAC_CR_WAVE1_Msk        (3u << 6)
+#define DAC_CR_WAVE1_NOISE      (1u << 6)
+#define DAC_CR_WAVE1_TRIANGLE   (2u << 6)
 #define DAC_CR_MAMP1_Msk        (15u << 8)
+#define DAC_CR_MAMP1_4095       (11u << 8)
 #define DAC_CR_DMAEN1           (1u << 12)
 #define DAC_CR_DMAUDRIE1        (1u << 13)
 #define DAC_SR_DMAUDR1          (1u << 13)
@@ -230,6 +234,35 @@ static void dac_tim6_start(mp_obj_t freq_in) {
     TIM6->CR1 = TIM_CR1_CEN;
 }
 
+// Wave generation (noise or triangle) on TIM6 triggers at `freq`, from a holding value
+// of 0, with all 12 bits of amplitude (MAMP = 1011).
+static mp_obj_t dac_wave(mp_obj_t self_in, mp_obj_t freq, uint32_t wave) {
+    pyb_dac_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    dac_stop_dma(self);
+    self->timed_buf = MP_OBJ_NULL;
+    dac_tim6_start(freq);
+    dac_config_channel(self, DAC_CR_TEN1 | DAC_CR_TSEL1_TIM6 | wave | DAC_CR_MAMP1_4095);
+    if (self->channel == 1) {
+        DAC->DHR12R1 = 0;
+    } else {
+        DAC->DHR12R2 = 0;
+    }
+    DAC->CR |= DAC_CR_EN1 << dac_shift(self);
+    return mp_const_none;
+}
+
+// noise(freq): a pseudo-random sample at each of `freq` triggers per second.
+static mp_obj_t pyb_dac_noise(mp_obj_t self_in, mp_obj_t freq) {
+    return dac_wave(self_in, freq, DAC_CR_WAVE1_NOISE);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(pyb_dac_noise_obj, pyb_dac_noise);
+
+// triangle(freq): the output steps by one at `freq`; the full triangle takes 8190 steps.
+static mp_obj_t pyb_dac_triangle(mp_obj_t self_in, mp_obj_t freq) {
+    return dac_wave(self_in, freq, DAC_CR_WAVE1_TRIANGLE);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(pyb_dac_triangle_obj, pyb_dac_triangle);
+
 static mp_obj_t pyb_dac_write_timed(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
     enum { ARG_data, ARG_freq, ARG_mode };
     static const mp_arg_t allowed_args[] = {
@@ -281,6 +314,8 @@ static const mp_rom_map_elem_t pyb_dac_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_deinit), MP_ROM_PTR(&pyb_dac_deinit_obj) },
     { MP_ROM_QSTR(MP_QSTR_write), MP_ROM_PTR(&pyb_dac_write_obj) },
     { MP_ROM_QSTR(MP_QSTR_write_timed), MP_ROM_PTR(&pyb_dac_write_timed_obj) },
+    { MP_ROM_QSTR(MP_QSTR_noise), MP_ROM_PTR(&pyb_dac_noise_obj) },
+    { MP_ROM_QSTR(MP_QSTR_triangle), MP_ROM_PTR(&pyb_dac_triangle_obj) },
     { MP_ROM_QSTR(MP_QSTR_NORMAL), MP_ROM_INT(DAC_MODE_NORMAL) },
     { MP_ROM_QSTR(MP_QSTR_CIRCULAR), MP_ROM_INT(DAC_MODE_CIRCULAR) },
 };

@@ -208,3 +208,29 @@ fn uart_by_dma_memory_to_memory_and_a_transfer_error() {
         "bytearray(b'DMA-sent') 0xc00 0xc000000 0\nTrue 0x30\n0x8\n"
     );
 }
+
+#[test]
+fn dac_triangle_steps_by_one_per_trigger() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script(
+        "triangle.py",
+        "import pyb\nd = pyb.DAC(2, bits=12)\nd.triangle(100000)\npyb.udelay(1000)\nd.deinit()\n",
+    );
+    let csv = dir().join("tri.csv");
+    let o = pybsim(&[
+        "run",
+        "--dac-trace",
+        csv.to_str().unwrap(),
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    let t = dac_trace(&csv);
+    assert!(t.len() >= 90, "{t:?}");
+    for (i, w) in t.windows(2).enumerate() {
+        assert_eq!(w[0].2, 2);
+        assert_eq!(w[0].3 as usize, i + 1, "{w:?}");
+        assert_eq!(w[1].0 - w[0].0, 1_680, "100 kHz: {w:?}");
+    }
+}

@@ -15,18 +15,25 @@
 //!   request falls). A trigger while the request is still pending sets DMAUDRx in SR (no
 //!   new request); DMAUDRIEx puts it on IRQ 54 (TIM6_DAC, shared with TIM6; the machine
 //!   ORs the sources).
+//! - Wave generation on each trigger (TENx = 1): triangle (WAVEx = 1x, §14.3.10: a
+//!   counter from 0 up to the MAMPx amplitude 2^(MAMPx+1) - 1 and back down, added to
+//!   the holding value) and noise (WAVEx = 01, §14.3.9: a 12-bit LFSR preset to 0xAAA
+//!   with RM0090's polynomial X^12 + X^6 + X^4 + X + 1, masked to MAMPx + 1 bits, added
+//!   to the holding value; 0 is never kept, a 1 is injected). Sums wrap at 12 bits (our
+//!   reading of "added without overflow"). Changing WAVEx restarts the generator.
 //! - Every DOR load of an enabled channel is an output sample; with
 //!   [`Dac::set_recording`] the model keeps `(cycle, channel, code)` for each, to be
 //!   taken with [`Dac::take_samples`] (the `--dac-trace` CSV and the VCD).
 //!
 //! Not modelled:
-//! - Noise and triangle wave generation (WAVEx, MAMPx: stored, warned once), the EXTI
-//!   line 9 trigger (TSELx = 110: warned once, never fires), the output buffer (BOFFx
+//! - The bit order in which the noise LFSR shifts is our reading of RM0090 Figure 48,
+//!   not checked against silicon: the noise is noise-like and deterministic, not
+//!   bit-exact. The EXTI line 9 trigger (TSELx = 110: warned once, never fires), the output buffer (BOFFx
 //!   stored) and the analog settling time (tSETTLING): the output is the code, at the DOR
 //!   load.
 
 use crate::device::{BusError, Ctx, Device, DmaSignal, Effect, Size};
-use crate::regs::{f, unimplemented, unmodelled, Access::*, Block, Reg};
+use crate::regs::{f, unimplemented, Access::*, Block, Reg};
 
 const T: &str = "periph::dac";
 
@@ -66,16 +73,16 @@ pub const REGS: &[Reg] = &[
             f("BOFF1", 1, 1, Rw),
             f("TEN1", 2, 1, Rw),
             f("TSEL1", 3, 3, Rw),
-            unmodelled("WAVE1", 6, 2, Rw),
-            unmodelled("MAMP1", 8, 4, Rw),
+            f("WAVE1", 6, 2, Rw),
+            f("MAMP1", 8, 4, Rw),
             f("DMAEN1", 12, 1, Rw),
             f("DMAUDRIE1", 13, 1, Rw),
             f("EN2", 16, 1, Rw),
             f("BOFF2", 17, 1, Rw),
             f("TEN2", 18, 1, Rw),
             f("TSEL2", 19, 3, Rw),
-            unmodelled("WAVE2", 22, 2, Rw),
-            unmodelled("MAMP2", 24, 4, Rw),
+            f("WAVE2", 22, 2, Rw),
+            f("MAMP2", 24, 4, Rw),
             f("DMAEN2", 28, 1, Rw),
             f("DMAUDRIE2", 29, 1, Rw),
         ],
@@ -160,6 +167,9 @@ pub const REGS: &[Reg] = &[
     },
 ];
 
+/// Value of the noise LFSR after reset (RM0090 §14.3.9).
+const LFSR_PRESET: u16 = 0xAAA;
+
 /// One output sample: (CPU cycle, channel 1-2, 12-bit code).
 pub type Sample = (u64, u8, u16);
 
@@ -172,6 +182,9 @@ pub struct Dac {
     load: [Option<u16>; 2],
     /// DMA request raised and not yet acknowledged.
     req: [bool; 2],
+    /// Triangle counter and its direction (true: counting down), noise LFSR.
+    tri: [(u16, bool); 2],
+    lfsr: [u16; 2],
     irq: bool,
     warned_exti9: bool,
     recording: bool,
@@ -192,6 +205,8 @@ impl Dac {
             dor: [0; 2],
             load: [None; 2],
             req: [false; 2],
+            tri: [(0, false); 2],
+            lfsr: [LFSR_PRESET; 2],
             irq: false,
             warned_exti9: false,
             recording: false,
@@ -235,7 +250,8 @@ impl Dac {
             return;
         }
         let when = at + Self::apb1_cycles(ctx, 3);
-        self.schedule_load(ctx, i, when, self.dhr[i]);
+        let value = self.dhr[i].wrapping_add(self.wave_step(i)) & 0xFFF;
+        self.schedule_load(ctx, i, when, value);
         if external && cr & DMAEN1 != 0 {
             if self.req[i] {
                 tracing::debug!(target: T, t = at, ch = i + 1, "DMA underrun");
@@ -247,6 +263,41 @@ impl Dac {
                     signal: DmaSignal::Dac(i as u8 + 1),
                     level: true,
                 });
+            }
+        }
+    }
+
+    /// The wave generator's next value for channel `i` (0 without wave generation).
+    fn wave_step(&mut self, i: usize) -> u16 {
+        let cr = self.cr(i);
+        let mamp = ((cr >> 8) & 15).min(11);
+        let amplitude = ((1u32 << (mamp + 1)) - 1) as u16;
+        match (cr >> 6) & 3 {
+            0 => 0,
+            1 => {
+                let l = self.lfsr[i];
+                let bit = ((l >> 11) ^ (l >> 5) ^ (l >> 3) ^ l) & 1;
+                let mut next = ((l << 1) | bit) & 0xFFF;
+                if next == 0 {
+                    next = 1;
+                }
+                self.lfsr[i] = next;
+                next & amplitude
+            }
+            _ => {
+                let (v, down) = &mut self.tri[i];
+                if *down {
+                    *v = v.saturating_sub(1);
+                    if *v == 0 {
+                        *down = false;
+                    }
+                } else {
+                    *v = (*v + 1).min(amplitude);
+                    if *v >= amplitude {
+                        *down = true;
+                    }
+                }
+                *v
             }
         }
     }
@@ -358,6 +409,10 @@ impl Device for Dac {
                     if new & (EN1 | DMAEN1) != EN1 | DMAEN1 {
                         self.drop_request(ctx, i);
                     }
+                    if (new ^ old) & (3 << 6) != 0 {
+                        self.tri[i] = (0, false);
+                        self.lfsr[i] = LFSR_PRESET;
+                    }
                     if new & EN1 != 0
                         && new & TEN1 != 0
                         && (new >> 3) & 7 == 6
@@ -424,6 +479,8 @@ impl Device for Dac {
         self.dhr = [0; 2];
         self.dor = [0; 2];
         self.load = [None; 2];
+        self.tri = [(0, false); 2];
+        self.lfsr = [LFSR_PRESET; 2];
         if self.irq {
             ctx.irq(IRQ, false);
         }
@@ -532,6 +589,36 @@ mod tests {
             vec![(1012, 1, 0x800), (1024, 1, 0x100)]
         );
         assert!(requests(&mut b).is_empty(), "no DMA without DMAEN");
+    }
+
+    #[test]
+    fn triangle_and_noise_waves_on_software_triggers() {
+        let mut b = dac();
+        // Triangle, amplitude 3 (MAMP1 = 0001), on DHR 0x100, software trigger.
+        b.write32(CR, EN1 | TEN1 | (7 << 3) | (2 << 6) | (1 << 8));
+        b.write32(DHR12R1, 0x100);
+        let mut out = Vec::new();
+        for _ in 0..8 {
+            b.write32(SWTRIGR, 1);
+            b.advance(12);
+            out.push(b.read32(DOR1));
+        }
+        assert_eq!(
+            out,
+            vec![0x101, 0x102, 0x103, 0x102, 0x101, 0x100, 0x101, 0x102]
+        );
+        // Noise masked to 4 bits (MAMP1 = 0011): LFSR values from 0xAAA, never 0.
+        b.write32(CR, EN1 | TEN1 | (7 << 3) | (1 << 6) | (3 << 8));
+        b.write32(DHR12R1, 0);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            b.write32(SWTRIGR, 1);
+            b.advance(12);
+            let v = b.read32(DOR1);
+            assert!(v <= 15, "{v:#x} masked to 4 bits");
+            seen.insert(v);
+        }
+        assert!(seen.len() > 8, "noise takes many values: {seen:?}");
     }
 
     #[test]
