@@ -173,6 +173,11 @@ impl DmaWiring {
     pub fn is_dma(&self, idx: u16) -> bool {
         self.dma.contains(&Some(idx))
     }
+
+    /// Machine reset: every request line low (the models start from reset too).
+    pub fn reset_lines(&mut self) {
+        self.high.clear();
+    }
 }
 
 /// The CCM data RAM is reachable by the CPU only (RM0090 §2.3.1).

@@ -1791,6 +1791,7 @@ impl Machine {
             s.scs.reset();
             s.sched.clear();
             s.irq_sources.clear();
+            s.dma_wiring.reset_lines();
             s.art = Art::default();
             s.clocks = Clocks::RESET;
             let now = s.now;

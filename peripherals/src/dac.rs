@@ -4,31 +4,32 @@
 //! - The holding registers of both channels: DHR12R/DHR12L/DHR8R per channel and the dual
 //!   DHR12RD/DHR12LD/DHR8RD, all views of one 12-bit holding value per channel (a read
 //!   returns that value in the register's alignment).
-//! - DOR update (RM0090 §14.3.5): with TENx = 0, one APB1 clock cycle after a holding
-//!   register write (and after ENx is set); with TENx = 1, three APB1 clock cycles after
-//!   a trigger, with the holding value of the moment of the trigger. Triggers (TSELx):
-//!   TIM6/8/7/5/2/4 TRGO through [`Dac::timer_trgo`] (the machine routes
+//! - DOR update (RM0090 §14.3, "DAC conversion"): with TENx = 0, one APB1 clock cycle after
+//!   a holding register write (and after ENx is set); with TENx = 1, three APB1 clock
+//!   cycles after a trigger, with the holding value of the moment of the trigger. Triggers
+//!   (TSELx): TIM6/8/7/5/2/4 TRGO through [`Dac::timer_trgo`] (the machine routes
 //!   [`Effect::TimerTrgo`](crate::Effect::TimerTrgo) here) and the software trigger
 //!   (SWTRIGR, reads 0). A channel with ENx = 0 ignores triggers.
-//! - DMA (§14.3.8): an external trigger with DMAENx raises the request
+//! - DMA (§14.3, "DMA request"): an external trigger with DMAENx raises the request
 //!   [`DmaSignal::Dac`]; a write to the channel's holding register acknowledges it (the
 //!   request falls). A trigger while the request is still pending sets DMAUDRx in SR (no
-//!   new request); DMAUDRIEx puts it on IRQ 54 (TIM6_DAC, shared with TIM6; the machine
-//!   ORs the sources).
-//! - Wave generation on each trigger (TENx = 1): triangle (WAVEx = 1x, §14.3.10: a
-//!   counter from 0 up to the MAMPx amplitude 2^(MAMPx+1) - 1 and back down, added to
-//!   the holding value) and noise (WAVEx = 01, §14.3.9: a 12-bit LFSR preset to 0xAAA
-//!   with RM0090's polynomial X^12 + X^6 + X^4 + X + 1, masked to MAMPx + 1 bits, added
-//!   to the holding value; 0 is never kept, a 1 is injected). Sums wrap at 12 bits (our
-//!   reading of "added without overflow"). Changing WAVEx restarts the generator.
-//! - Every DOR load of an enabled channel is an output sample; with
-//!   [`Dac::set_recording`] the model keeps `(cycle, channel, code)` for each, to be
-//!   taken with [`Dac::take_samples`] (the `--dac-trace` CSV and the VCD).
+//!   new request); DMAUDRIEx puts it on IRQ 54 (TIM6_DAC, shared with TIM6; the machine ORs
+//!   the sources).
+//! - Wave generation on each trigger (TENx = 1): triangle (WAVEx = 1x, §14.3 "Triangle-wave
+//!   generation": a counter from 0 up to the MAMPx amplitude 2^(MAMPx+1) - 1 and back down,
+//!   added to the holding value) and noise (WAVEx = 01, §14.3 "Noise generation": a 12-bit
+//!   LFSR preset to 0xAAA with RM0090's polynomial X^12 + X^6 + X^4 + X + 1, masked to
+//!   MAMPx + 1 bits, added to the holding value; 0 is never kept, a 1 is injected). Sums
+//!   wrap at 12 bits (our reading of "added without overflow"). Changing WAVEx restarts the
+//!   generator.
+//! - Every DOR load of an enabled channel is an output sample; with [`Dac::set_recording`]
+//!   the model keeps `(cycle, channel, code)` for each, to be taken with
+//!   [`Dac::take_samples`] (the `--dac-trace` CSV and the VCD).
 //!
 //! Not modelled:
-//! - The bit order in which the noise LFSR shifts is our reading of RM0090 Figure 48,
-//!   not checked against silicon: the noise is noise-like and deterministic, not
-//!   bit-exact. The EXTI line 9 trigger (TSELx = 110: warned once, never fires), the output buffer (BOFFx
+//! - The bit order in which the noise LFSR shifts is our reading of RM0090 Figure 48, not
+//!   checked against silicon: the noise is noise-like and deterministic, not bit-exact. The
+//!   EXTI line 9 trigger (TSELx = 110: warned once, never fires), the output buffer (BOFFx
 //!   stored) and the analog settling time (tSETTLING): the output is the code, at the DOR
 //!   load.
 
@@ -167,7 +168,7 @@ pub const REGS: &[Reg] = &[
     },
 ];
 
-/// Value of the noise LFSR after reset (RM0090 §14.3.9).
+/// Value of the noise LFSR after reset (RM0090 §14.3, "Noise generation").
 const LFSR_PRESET: u16 = 0xAAA;
 
 /// One output sample: (CPU cycle, channel 1-2, 12-bit code).

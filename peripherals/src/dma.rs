@@ -6,8 +6,8 @@
 //!   completes, `now +` [`access_cycles`] of that access;
 //! - when the event fires the machine calls [`Dma::access`] for every stream in
 //!   [`Dma::due`], performs the returned [`Access`] (memory directly, peripherals through
-//!   their registers, so a write to a DAC or USART data register has its usual effects)
-//!   and hands the result back through [`Dma::done`] (`Err` for an address nothing answers);
+//!   their registers, so a write to a DAC or USART data register has its usual effects) and
+//!   hands the result back through [`Dma::done`] (`Err` for an address nothing answers);
 //! - request lines come in through [`Dma::set_line`] (the machine routes each peripheral's
 //!   request signal to the stream/channel pairs of RM0090 Tables 42 and 43) and the end of
 //!   a peripheral-flow-controlled transfer through [`Dma::peripheral_end`].
@@ -18,27 +18,28 @@
 //!   memory-to-peripheral, memory-to-memory without requests, DMA2 only), PINC/MINC,
 //!   PINCOS, PSIZE/MSIZE, NDTR counting down per peripheral-side item, CIRC (NDTR and
 //!   addresses reload), DBM double buffer (CT toggles at each end of cycle, M0AR/M1AR).
-//! - Direct mode (a one-item FIFO; MSIZE taken as PSIZE; memory-to-peripheral preloads
-//!   one item as soon as the stream is enabled, RM0090 §10.3.11) and FIFO mode (a 16-byte
-//!   FIFO: packing/unpacking when PSIZE != MSIZE; memory-to-peripheral keeps it filled,
-//!   peripheral-to-memory drains it to memory once the FTH threshold is reached and
-//!   flushes it at the end of the transfer). DMDIS is set by hardware in
-//!   memory-to-memory mode.
-//! - Flags HTIF (half the items moved on the peripheral side), TCIF, TEIF (an access to
-//!   an address nothing answers: the stream is disabled, as on silicon) in LISR/HISR,
-//!   cleared through LIFCR/HIFCR; one interrupt line per stream (DMA1 streams 0-6 on
-//!   IRQs 11-17, stream 7 on 47; DMA2 streams 0-4 on 56-60, 5-7 on 68-70).
+//! - Direct mode (a one-item FIFO; MSIZE taken as PSIZE; memory-to-peripheral preloads one
+//!   item as soon as the stream is enabled, RM0090 §10.3 "Direct mode") and FIFO mode (a
+//!   16-byte FIFO: packing/unpacking when PSIZE != MSIZE; memory-to-peripheral keeps it
+//!   filled, peripheral-to-memory drains it to memory once the FTH threshold is reached and
+//!   flushes it at the end of the transfer). DMDIS is set by hardware in memory-to-memory
+//!   mode.
+//! - Flags HTIF (half the items moved on the peripheral side), TCIF, TEIF (an access to an
+//!   address nothing answers: the stream is disabled, as on silicon) in LISR/HISR, cleared
+//!   through LIFCR/HIFCR; one interrupt line per stream (DMA1 streams 0-6 on IRQs 11-17,
+//!   stream 7 on 47; DMA2 streams 0-4 on 56-60, 5-7 on 68-70).
 //! - EN clears itself at the end of a non-circular transfer, on a transfer error and when
-//!   software clears it (then TCIF is set, RM0090 §10.3.17). While EN = 1 the
-//!   configuration registers ignore writes (logged as a guest error), except EN and, in
-//!   double-buffer mode, the address register of the buffer not in use.
-//! - Peripheral flow control (PFCTRL): NDTR starts at 0xFFFF, CIRC is forced to 0, and
-//!   the peripheral ends the transfer ([`Dma::peripheral_end`]).
-//! - Bus time: each access takes [`access_cycles`]: from AN4031 §3.2's breakdown of a DMA
-//!   access (stream arbitration 1 AHB cycle, address computation 1, bus-matrix arbitration
-//!   1 without contention, then the data phase: 1 AHB cycle for SRAM/flash, 2 for an AHB
-//!   peripheral, 1 AHB cycle of bridge synchronisation plus 2 APB cycles for an APB
-//!   peripheral). At 168/42 MHz a DAC or USART2 write is 12 CPU cycles, an SRAM access 4.
+//!   software clears it (then TCIF is set, RM0090 §10.3 "DMA transfer suspension"). While
+//!   EN = 1 the configuration registers ignore writes (logged as a guest error), except EN
+//!   and, in double-buffer mode, the address register of the buffer not in use.
+//! - Peripheral flow control (PFCTRL): NDTR starts at 0xFFFF, CIRC is forced to 0, and the
+//!   peripheral ends the transfer ([`Dma::peripheral_end`]).
+//! - Bus time: each access takes [`access_cycles`], from AN4031's breakdown of a DMA access
+//!   (§3, "How to predict DMA latencies": stream arbitration 1 AHB cycle, address
+//!   computation 1, bus-matrix arbitration 1 without contention, then the data phase: 1 AHB
+//!   cycle for SRAM/flash, 2 for an AHB peripheral, 1 AHB cycle of bridge synchronisation
+//!   plus 2 APB cycles for an APB peripheral). At 168/42 MHz a DAC or USART2 write is 12
+//!   CPU cycles, an SRAM access 4.
 //!
 //! Not modelled:
 //! - Arbitration between streams (PL priorities) and contention with the CPU on the bus
@@ -46,8 +47,9 @@
 //!   transfers are made).
 //! - DMEIF (direct mode error) and FEIF (FIFO error) are never raised; the FIFO reload
 //!   threshold of memory-to-peripheral FIFO mode (the FIFO is refilled whenever an item
-//!   fits). DMA1's restriction to APB1 on its peripheral port and the DMA's exclusion from
-//!   CCM RAM: an access to CCM gives a transfer error; other addresses are served.
+//!   fits).
+//! - DMA1's peripheral port reaching APB1 only: DMA1 serves any address the machine answers
+//!   (CCM RAM, which no DMA reaches, does give a transfer error in the machine).
 //! - A software disable drops what is still in the FIFO instead of flushing it.
 
 use std::collections::VecDeque;
@@ -183,7 +185,7 @@ pub enum Access {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessError;
 
-/// Bus time of one DMA access to `addr`, in CPU cycles (see the module doc, AN4031 §3.2):
+/// Bus time of one DMA access to `addr`, in CPU cycles (see the module doc and AN4031 §3):
 /// 3 AHB cycles of arbitration and address computation, then the data phase.
 pub fn access_cycles(clocks: &Clocks, addr: u32) -> u64 {
     let (ahb, apb, pclk) = match addr {

@@ -1010,6 +1010,7 @@ impl Device for Timer {
 
     fn clocks_changed(&mut self, ctx: &mut Ctx) {
         self.sync(ctx);
+        self.push_trgo(ctx);
         self.clk = ctx.clocks;
         self.t0 = ctx.now;
         self.reschedule(ctx);
