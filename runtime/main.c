@@ -23,6 +23,7 @@
 #include "rtc.h"
 #include "switch.h"
 #include "timer.h"
+#include "dac.h"
 #include "uart.h"
 #include "spi.h"
 #include "flashbdev.h"
@@ -169,6 +170,7 @@ int main(void) {
         mp_printf(&mp_plat_print, "MPY: sync filesystems\n");
         flashbdev_flush();
         mp_printf(&mp_plat_print, "MPY: soft reboot\n");
+        dac_deinit_all();
         timer_deinit_all();
         uart_deinit_all();
         spi_deinit_all();

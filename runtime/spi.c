@@ -373,6 +373,8 @@ static const mp_rom_map_elem_t pyb_spi_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_write), MP_ROM_PTR(&mp_machine_spi_write_obj) },
     { MP_ROM_QSTR(MP_QSTR_write_readinto), MP_ROM_PTR(&mp_machine_spi_write_readinto_obj) },
 
+    { MP_ROM_QSTR(MP_QSTR_CONTROLLER), MP_ROM_INT(PYB_SPI_MASTER) },
+    { MP_ROM_QSTR(MP_QSTR_PERIPHERAL), MP_ROM_INT(PYB_SPI_SLAVE) },
     { MP_ROM_QSTR(MP_QSTR_MASTER), MP_ROM_INT(PYB_SPI_MASTER) },
     { MP_ROM_QSTR(MP_QSTR_SLAVE), MP_ROM_INT(PYB_SPI_SLAVE) },
     { MP_ROM_QSTR(MP_QSTR_MSB), MP_ROM_INT(PYB_SPI_MSB) },

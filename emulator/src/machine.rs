@@ -28,6 +28,8 @@ use crate::loader::Image;
 use crate::sched::{Scheduler, Target};
 use crate::scs::{self, Masks, Scs};
 
+#[path = "dma_engine.rs"]
+pub mod dma_engine;
 #[path = "spi_route.rs"]
 mod spi_route;
 
@@ -299,6 +301,11 @@ pub struct System {
     /// Log of (time, what) of every event and exception, when recording.
     pub event_log: Option<Vec<(u64, String)>>,
     effects: Vec<Effect>,
+    /// DMA controllers, the DAC and the DMA request lines that are high.
+    dma_wiring: dma_engine::DmaWiring,
+    /// Virtual time of the access or event whose effects are being applied (DMA request
+    /// edges take effect then), when it is not `now`.
+    fx_time: Option<u64>,
 }
 
 fn in_flash(addr: u32) -> Option<u32> {
@@ -325,7 +332,9 @@ impl System {
         }
         let exti_idx = bus.index_of("EXTI");
         let syscfg_idx = bus.index_of("SYSCFG");
+        let dma_wiring = dma_engine::DmaWiring::find(&bus);
         let mut sys = System::new_inner(bus);
+        sys.dma_wiring = dma_wiring;
         sys.gpio_idx = gpio_idx;
         sys.exti_idx = exti_idx;
         sys.syscfg_idx = syscfg_idx;
@@ -375,6 +384,8 @@ impl System {
             observer: None,
             clock_log: Vec::new(),
             effects: Vec::new(),
+            dma_wiring: Default::default(),
+            fx_time: None,
         }
     }
 
@@ -455,8 +466,13 @@ impl System {
                         let mut ctx = Ctx::new(at, self.clocks, &mut fx);
                         self.bus.devices[i as usize].dev.event(&mut ctx, token);
                     }
+                    let prev = self.fx_time.replace(at);
                     self.apply_effects(cpu, i, &mut fx);
+                    self.fx_time = prev;
                     self.effects = fx;
+                    if self.dma_wiring.is_dma(i) {
+                        self.dma_serve(cpu, i, at);
+                    }
                 }
                 Target::UartRx(n) => self.uart_deliver(cpu, n, token as u8, at),
                 Target::FaultWatch => {
@@ -516,7 +532,9 @@ impl System {
             return;
         };
         let (_, mut fx) = self.with_model(idx, at, |u: &mut Usart, ctx| u.receive(ctx, byte));
+        let prev = self.fx_time.replace(at);
         self.apply_effects(cpu, idx, &mut fx);
+        self.fx_time = prev;
     }
 
     /// Applies what device `dev` asked for.
@@ -637,9 +655,13 @@ impl System {
                     mode,
                     end,
                 } => self.spi_frame(d, n, word, bits, mode, end, &mut work),
-                Effect::DmaRequest { .. } | Effect::DmaPeripheralEnd { .. } => {
-                    // DMA transfers are not modelled yet (see peripherals/src/dma.rs).
+                Effect::DmaRequest { signal, level } => {
+                    self.dma_request(signal, level, &mut work);
                 }
+                Effect::DmaPeripheralEnd { signal } => {
+                    self.dma_peripheral_end(signal, &mut work);
+                }
+                Effect::TimerTrgo { tim, at } => self.timer_trgo(tim, at, &mut work),
                 Effect::PinOutput { port, pin, level } => {
                     if let Some(t) = self.pin_trace.as_mut() {
                         t.push((self.now, port, pin, level));
@@ -1243,7 +1265,9 @@ impl System {
         };
         let v = match r {
             Ok((idx, v)) => {
+                let prev = self.fx_time.replace(t);
                 self.apply_effects(cpu, idx, &mut fx);
+                self.fx_time = prev;
                 v
             }
             Err(_) => {
@@ -1265,7 +1289,9 @@ impl System {
         };
         match r {
             Ok(idx) => {
+                let prev = self.fx_time.replace(t);
                 self.apply_effects(cpu, idx, &mut fx);
+                self.fx_time = prev;
                 if Some(idx) == self.syscfg_idx {
                     self.sync_exti(cpu);
                 }
@@ -1860,6 +1886,7 @@ impl Machine {
             s.scs.reset();
             s.sched.clear();
             s.irq_sources.clear();
+            s.dma_wiring.reset_lines();
             s.art = Art::default();
             s.clocks = Clocks::RESET;
             let now = s.now;

@@ -11,6 +11,9 @@
 //! with a board name, `LED1_red_PA13` for an LED, `PB3` otherwise. Wires start as `x`
 //! (the dump does not know a pin's level before its first change).
 //!
+//! DAC outputs (when the run recorded any sample) are 12-bit vectors `DAC1_PA4` and
+//! `DAC2_PA5`, changing at each output sample whose code differs from the last.
+//!
 //! Without a clock history ([`write`]) the dump assumes [`DEFAULT_HZ`] from cycle 0:
 //! the time stamps of a run that boots on the 16 MHz HSI and then switches to the PLL are
 //! then early by `switch_cycle * (1/16 MHz - 1/168 MHz)` (a constant offset; intervals after
@@ -104,8 +107,34 @@ pub fn write_with_clocks(
     clocks: &[(u64, u32)],
     board: &pybsim_boards::Board,
 ) -> anyhow::Result<()> {
-    let text = render(trace, clocks, board);
+    write_with_dac(path, trace, &[], clocks, board)
+}
+
+/// Writes the pin changes and the DAC output samples `(cycle, channel, code)` as VCD.
+pub fn write_with_dac(
+    path: &Path,
+    trace: &[(u64, u8, u8, bool)],
+    dac: &[(u64, u8, u16)],
+    clocks: &[(u64, u32)],
+    board: &pybsim_boards::Board,
+) -> anyhow::Result<()> {
+    let text = render_all(trace, dac, clocks, board);
     std::fs::write(path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Writes DAC output samples as CSV: `cycle,time_ns,channel,code`, one line per sample
+/// (every DOR load of an enabled channel), times through `clocks` as in the VCD.
+pub fn write_dac_csv(
+    path: &Path,
+    dac: &[(u64, u8, u16)],
+    clocks: &[(u64, u32)],
+) -> anyhow::Result<()> {
+    let map = ClockMap::new(clocks);
+    let mut s = String::from("cycle,time_ns,channel,code\n");
+    for &(cycle, ch, code) in dac {
+        let _ = writeln!(s, "{cycle},{},{ch},{code}", map.ns(cycle));
+    }
+    std::fs::write(path, s).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// The wire name of a CPU pin on `board`.
@@ -147,9 +176,27 @@ fn ident(mut i: usize) -> String {
     s
 }
 
+/// One entry of the merged trace: a pin level (port, pin, level) or a DAC sample
+/// (channel, code).
+#[derive(Clone, Copy)]
+enum Change {
+    Pin(u8, u8, bool),
+    Dac(u8, u16),
+}
+
 /// The VCD text of a pin trace.
 pub fn render(
     trace: &[(u64, u8, u8, bool)],
+    clocks: &[(u64, u32)],
+    board: &pybsim_boards::Board,
+) -> String {
+    render_all(trace, &[], clocks, board)
+}
+
+/// The VCD text of a pin trace and DAC output samples.
+pub fn render_all(
+    trace: &[(u64, u8, u8, bool)],
+    dac: &[(u64, u8, u16)],
     clocks: &[(u64, u32)],
     board: &pybsim_boards::Board,
 ) -> String {
@@ -186,19 +233,65 @@ pub fn render(
             pin_name(board, port, pin)
         );
     }
+    // DAC channels after the pins.
+    let mut dacs: BTreeMap<u8, usize> = BTreeMap::new();
+    for &(_, ch, _) in dac {
+        dacs.entry(ch).or_insert(0);
+    }
+    for (i, v) in dacs.values_mut().enumerate() {
+        *v = pins.len() + 1 + i;
+    }
+    for (&ch, &id) in &dacs {
+        let pin = if ch == 1 { "PA4" } else { "PA5" };
+        let _ = writeln!(s, "$var wire 12 {} DAC{ch}_{pin} $end", ident(id));
+    }
     s.push_str("$upscope $end\n$enddefinitions $end\n");
     s.push_str("#0\n$dumpvars\n");
     let _ = writeln!(s, "b0 {}", ident(0));
     for &id in pins.values() {
         let _ = writeln!(s, "x{}", ident(id));
     }
+    for &id in dacs.values() {
+        let _ = writeln!(s, "bx {}", ident(id));
+    }
     s.push_str("$end\n");
     let mut level: BTreeMap<(u8, u8), bool> = BTreeMap::new();
     let mut last_time: Option<u64> = Some(0);
     let mut last_cycle = 0u64;
-    let mut sorted: Vec<(usize, &PinChange)> = trace.iter().enumerate().collect();
-    sorted.sort_by_key(|(i, t)| (t.0, *i));
-    for (_, &(cycle, port, pin, lv)) in sorted {
+    // Pin changes and DAC samples merged in time (pins first at equal cycles).
+    let mut sorted: Vec<(u64, usize, Change)> = trace
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.0, i, Change::Pin(t.1, t.2, t.3)))
+        .collect();
+    sorted.extend(
+        dac.iter()
+            .enumerate()
+            .map(|(i, d)| (d.0, trace.len() + i, Change::Dac(d.1, d.2))),
+    );
+    sorted.sort_by_key(|e| (e.0, e.1));
+    let mut codes: BTreeMap<u8, u16> = BTreeMap::new();
+    for (cycle, _, change) in sorted {
+        let (port, pin, lv) = match change {
+            Change::Pin(port, pin, lv) => (port, pin, lv),
+            Change::Dac(ch, code) => {
+                if codes.get(&ch) == Some(&code) {
+                    continue;
+                }
+                codes.insert(ch, code);
+                let t = map.ns(cycle);
+                if last_time != Some(t) {
+                    let _ = writeln!(s, "#{t}");
+                    last_time = Some(t);
+                }
+                if cycle != last_cycle {
+                    let _ = writeln!(s, "b{cycle:b} {}", ident(0));
+                    last_cycle = cycle;
+                }
+                let _ = writeln!(s, "b{code:012b} {}", ident(dacs[&ch]));
+                continue;
+            }
+        };
         if level.get(&(port, pin)) == Some(&lv) {
             continue;
         }

@@ -752,7 +752,7 @@ fn pybv11_rtc_wakeup_callbacks_and_calendar() {
 /// `pyb.SPI` / `machine.SPI` of the official firmware on the SPI model, MOSI wired to
 /// MISO (Y8:Y7). One-byte transfers are polled and come back; longer ones go through
 /// DMA (the official `spi_transfer` uses DMA for more than one byte when interrupts
-/// are on), which needs the DMA engine: their outcome is printed, not asserted.
+/// are on) and come back too.
 #[test]
 fn pybv11_spi_loopback() {
     let Some(parts) = firmware_parts("PYBV11") else {
@@ -777,9 +777,50 @@ fn pybv11_spi_loopback() {
         (text(&out), text(&err)),
         ("b'\\xa7' b'<'\nb'Z'\n".into(), String::new())
     );
-    // Bounded by the call's own timeout; whatever happens is reported.
-    match o.exec_raw(b"print(spi.send_recv(b'0123456789', timeout=100))", 2000.0) {
-        Ok((out, err)) => eprintln!("10-byte send_recv (DMA): {:?} {:?}", text(&out), text(&err)),
-        Err(e) => eprintln!("10-byte send_recv (DMA): no answer: {e}"),
+    // Longer transfers go through DMA1 (SPI2 RX stream 3, TX stream 4, channel 0).
+    let (out, err) = o
+        .exec_raw(
+            b"print(spi.send_recv(b'0123456789', timeout=100))\n\
+              buf = bytearray(100)\nspi.send_recv(bytes(range(100)), buf)\n\
+              print(buf == bytes(range(100)))",
+            2000.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (text(&out), text(&err)),
+        ("b'0123456789'\nTrue\n".into(), String::new())
+    );
+}
+
+/// `pyb.DAC.write_timed` on the official firmware: TIM6 TRGO, DMA1 stream 5 channel 7
+/// and the DAC, one sample per period (1 kHz: 168 000 cycles), then `DAC.write` on
+/// channel 2.
+#[test]
+fn pybv11_dac_write_timed_by_dma() {
+    let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
+        return;
+    };
+    o.machine.record_dac(true);
+    o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
+    let (out, err) = o
+        .exec_raw(
+            b"import pyb\nd = pyb.DAC(1)\nd.write_timed(bytearray([10, 20, 30, 40, 250]), 1000)\n\
+              pyb.delay(8)\npyb.DAC(2, bits=12).write(0x123)\npyb.delay(1)\nprint('done')",
+            1000.0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(text(&err), "");
+    assert_eq!(text(&out), "done\n");
+    let samples = o.machine.take_dac_samples();
+    let ch1: Vec<_> = samples.iter().filter(|s| s.1 == 1).collect();
+    let codes: Vec<u16> = ch1.iter().map(|s| s.2).take(7).collect();
+    assert_eq!(
+        codes,
+        vec![0, 160, 320, 480, 640, 4000, 4000],
+        "{samples:?}"
+    );
+    for w in ch1.windows(2) {
+        assert_eq!(w[1].0 - w[0].0, 168_000, "{w:?}");
     }
+    assert_eq!(samples.iter().rfind(|s| s.1 == 2).map(|s| s.2), Some(0x123));
 }

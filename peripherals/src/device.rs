@@ -218,6 +218,10 @@ pub enum Effect {
         mode: u8,
         end: u64,
     },
+    /// Timer `tim`'s trigger output (TRGO, selected by CR2.MMS) pulsed at virtual cycle
+    /// `at` (the exact time of the update/enable/reset that caused it, which may be a
+    /// little before the access or event that noticed it).
+    TimerTrgo { tim: u8, at: u64 },
 }
 
 /// What a model sees of the machine during one access or event.

@@ -20,6 +20,10 @@
 //! - Interrupts: update, capture/compare, break and trigger/COM on the instance's
 //!   vectors (shared vectors such as TIM1_UP_TIM10 are driven by both timers; the
 //!   machine ORs the sources of a line).
+//! - Master mode trigger output (CR2.MMS) for reset (000: EGR.UG), enable (001: CEN
+//!   set) and update (010: every update event): pushed as [`Effect::TimerTrgo`] with
+//!   the exact cycle of the pulse. With MMS = 010 the timer schedules an event at every
+//!   update (the DAC and ADC count on each one); otherwise the timing is unchanged.
 //! - Exactly one event is scheduled, for the next edge that matters (an update or match
 //!   whose flag is enabled and clear, or an edge of an enabled output); when nothing
 //!   observable can happen the counter runs in closed form.
@@ -33,8 +37,8 @@
 //!
 //! Not modelled:
 //! - Input capture from TRC (CCxS = 11), the input filters (ICxF: edges are taken as
-//!   they come), encoder and slave modes
-//!   (SMCR), external clock and trigger inputs, master mode/TRGO (CR2), DMA requests
+//!   they come), encoder and slave modes (SMCR), external clock and trigger inputs,
+//!   TRGO from compare pulses and OCxREF (MMS = 011-111, warned once), DMA requests
 //!   and burst access (DCR/DMAR stored), dead time, break input and lock (BDTR other
 //!   than MOE stored), OCxCE/ETR clearing, fast enable, input remapping (OR). These
 //!   fields are stored and warn once when changed.
@@ -101,7 +105,7 @@ const CR2_F: &[Field] = &[
     unmodelled("CCPC", 0, 1, Rw),
     unmodelled("CCUS", 2, 1, Rw),
     unmodelled("CCDS", 3, 1, Rw),
-    unmodelled("MMS", 4, 3, Rw),
+    f("MMS", 4, 3, Rw),
     unmodelled("TI1S", 7, 1, Rw),
     unmodelled("OISx", 8, 7, Rw),
 ];
@@ -328,6 +332,9 @@ pub struct Timer {
     warned_ic: bool,
     /// Input-capture prescaler counts of each channel.
     ic_events: [u8; 4],
+    warned_mms: bool,
+    /// TRGO pulses not yet pushed, by cycle.
+    trgo: Vec<u64>,
 }
 
 const TOKEN: u32 = 0;
@@ -366,6 +373,8 @@ impl Timer {
             irq_levels,
             warned_ic: false,
             ic_events: [0; 4],
+            warned_mms: false,
+            trgo: Vec::new(),
         }
     }
 
@@ -445,6 +454,26 @@ impl Timer {
 
     fn cr1(&self) -> u32 {
         self.regs.get(CR1)
+    }
+
+    /// Master mode selection (CR2.MMS); the basic and general-purpose timers all have it
+    /// except TIM9-14, whose CR2 has no MMS.
+    fn mms(&self) -> u32 {
+        (self.regs.get_or(CR2) >> 4) & 7
+    }
+
+    /// TRGO pulses at every update event (MMS = 010).
+    fn trgo_on_update(&self) -> bool {
+        self.mms() == 2
+    }
+
+    fn push_trgo(&mut self, ctx: &mut Ctx) {
+        for at in self.trgo.drain(..) {
+            ctx.push(Effect::TimerTrgo {
+                tim: self.info.n,
+                at,
+            });
+        }
     }
 
     fn cms(&self) -> u32 {
@@ -603,8 +632,10 @@ impl Timer {
         let sr = self.regs.get(SR);
         let dier = self.regs.get(DIER);
         let any_output = (0..4).any(|ch| self.output_active(ch));
-        let want_boundary =
-            !needed || any_output || (dier & UIF != 0 && sr & UIF == 0 && self.cr1() & UDIS == 0);
+        let want_boundary = !needed
+            || any_output
+            || (self.trgo_on_update() && self.cr1() & UDIS == 0)
+            || (dier & UIF != 0 && sr & UIF == 0 && self.cr1() & UDIS == 0);
         let mut best = if want_boundary {
             Some(self.steps_to_boundary())
         } else {
@@ -629,7 +660,7 @@ impl Timer {
     fn quiescent(&self) -> bool {
         let sr = self.regs.get(SR);
         let cr1 = self.cr1();
-        if cr1 & OPM != 0 || self.cnt > self.arr {
+        if cr1 & OPM != 0 || self.cnt > self.arr || self.trgo_on_update() {
             return false;
         }
         if self.psc != self.regs.get(PSC) || self.arr != self.regs.get(ARR) {
@@ -721,6 +752,10 @@ impl Timer {
         self.rep = self.rcr();
         if !(ug && cr1 & URS != 0) {
             self.regs.set_bits(SR, UIF, true);
+        }
+        if self.trgo_on_update() {
+            // `t0` is the cycle of this update (moved there before the step).
+            self.trgo.push(self.t0);
         }
         if !ug && cr1 & OPM != 0 {
             self.running = false;
@@ -908,6 +943,7 @@ impl Timer {
     }
 
     fn settle(&mut self, ctx: &mut Ctx) {
+        self.push_trgo(ctx);
         self.update_refs();
         self.push_outputs(ctx);
         self.update_irqs(ctx);
@@ -951,6 +987,7 @@ impl Device for Timer {
         }
         // A read can reveal lazily computed flags; keep the lines in step.
         self.update_irqs(ctx);
+        self.push_trgo(ctx);
         Ok(v)
     }
 
@@ -983,8 +1020,19 @@ impl Device for Timer {
                 let cen = w.new & CEN != 0;
                 if cen && !self.running {
                     self.t0 = ctx.now;
+                    if self.mms() == 1 {
+                        self.trgo.push(ctx.now);
+                    }
                 }
                 self.running = cen;
+            }
+            CR2 if self.mms() >= 3 && !self.warned_mms => {
+                self.warned_mms = true;
+                unimplemented(
+                    self.info.name,
+                    ctx.now,
+                    "TRGO from compare pulses or OCxREF (CR2.MMS >= 011)",
+                );
             }
             CNT => {
                 self.cnt = w.new & self.max();
@@ -1004,6 +1052,9 @@ impl Device for Timer {
                 sr |= w.new & (0x1E | COMIF | TIF | BIF);
                 self.regs.set(SR, sr);
                 if w.new & UG != 0 {
+                    if self.mms() == 0 {
+                        self.trgo.push(ctx.now);
+                    }
                     self.reinit(ctx);
                 }
             }
@@ -1052,6 +1103,7 @@ impl Device for Timer {
 
     fn clocks_changed(&mut self, ctx: &mut Ctx) {
         self.sync(ctx);
+        self.push_trgo(ctx);
         self.clk = ctx.clocks;
         self.t0 = ctx.now;
         self.reschedule(ctx);
@@ -1071,6 +1123,7 @@ impl Device for Timer {
         self.oc_ref = [false; 4];
         self.pins = [None; 8];
         self.ic_events = [0; 4];
+        self.trgo.clear();
         ctx.cancel(TOKEN);
         for (irq, level) in self.irq_levels.iter_mut() {
             if *level {
@@ -1171,6 +1224,62 @@ mod tests {
         assert_eq!(b.next_deadline(), Some(b.now + 1000 * US));
         b.advance(1000 * US);
         assert!(b.irq(28));
+    }
+
+    fn trgos(b: &mut FakeBus<Timer>) -> Vec<(u64, u64)> {
+        b.take_log()
+            .into_iter()
+            .filter_map(|(t, e)| match e {
+                Effect::TimerTrgo { at, .. } => Some((t, at)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn trgo_on_update_reset_and_enable() {
+        // TIM6 on APB1 at 84 MHz: PSC 1, ARR 41999: an update every 168 000 cycles.
+        let mut b = tim(6);
+        b.write32(PSC, 1);
+        b.write32(ARR, 41_999);
+        b.write32(EGR, UG);
+        b.write32(CR2, 2 << 4);
+        b.write32(CR1, CEN);
+        trgos(&mut b);
+        b.advance(3 * 168_000);
+        let got = trgos(&mut b);
+        assert_eq!(
+            got,
+            vec![(168_000, 168_000), (336_000, 336_000), (504_000, 504_000)],
+            "one event per update, at its exact cycle"
+        );
+        // A read later than a pending update still reports the update's own cycle.
+        b.advance(100);
+        b.with(|d, ctx| {
+            ctx.now += 168_000;
+            d.read(ctx, SR, Size::Word).unwrap()
+        });
+        assert_eq!(trgos(&mut b), vec![(504_100, 672_000)]);
+        // MMS = 000: UG; MMS = 001: CEN rising.
+        let mut b = tim(7);
+        b.write32(EGR, UG);
+        assert_eq!(trgos(&mut b), vec![(0, 0)]);
+        b.write32(CR2, 1 << 4);
+        b.advance(10);
+        b.write32(CR1, CEN);
+        assert_eq!(trgos(&mut b), vec![(10, 10)]);
+        b.write32(EGR, UG);
+        assert_eq!(trgos(&mut b), vec![]);
+    }
+
+    #[test]
+    fn no_trgo_and_no_events_without_mms() {
+        let mut b = tim(6);
+        b.write32(ARR, 41_999);
+        b.write32(CR1, CEN);
+        assert_eq!(b.next_deadline(), None, "nothing observable: no event");
+        b.advance(1_000_000);
+        assert_eq!(trgos(&mut b), vec![]);
     }
 
     #[test]

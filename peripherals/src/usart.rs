@@ -18,15 +18,18 @@
 //!   and CTS also clear by writing 0.
 //! - The interrupt line: TXEIE·TXE | TCIE·TC | RXNEIE·(RXNE|ORE) | IDLEIE·IDLE |
 //!   PEIE·PE | CTSIE·CTS | LBDIE·LBD | EIE·DMAR·(FE|NF|ORE).
+//! - DMA requests (§30.3.13) as levels: [`DmaSignal::UsartTx`] while CR3.DMAT·UE·TXE,
+//!   [`DmaSignal::UsartRx`] while CR3.DMAR·UE·RXNE; each falls with its flag (the DMA's
+//!   DR write or read is the acknowledgement).
 //!
 //! Not modelled:
-//! - DMA requests (DMAT/DMAR stored only), hardware flow control (RTSE/CTSE), LIN,
+//! - Hardware flow control (RTSE/CTSE), LIN,
 //!   IrDA, smartcard, synchronous clock output, half-duplex, multiprocessor wakeup (RWU),
 //!   send break; these fields are stored and warn once when set.
 //! - Parity and framing errors and noise on received data (the machine hands over clean
 //!   bytes; PE/FE/NF stay 0). Baud-rate mismatch between the two ends is not checked.
 
-use crate::device::{BusError, Ctx, Device, Effect, Size};
+use crate::device::{BusError, Ctx, Device, DmaSignal, Effect, Size};
 use crate::regs::{f, guest_error, unmodelled, Access::*, Block, Reg};
 
 const T: &str = "periph::usart";
@@ -144,8 +147,8 @@ pub const REGS: &[Reg] = &[
             unmodelled("HDSEL", 3, 1, Rw),
             unmodelled("NACK", 4, 1, Rw),
             unmodelled("SCEN", 5, 1, Rw),
-            unmodelled("DMAR", 6, 1, Rw),
-            unmodelled("DMAT", 7, 1, Rw),
+            f("DMAR", 6, 1, Rw),
+            f("DMAT", 7, 1, Rw),
             unmodelled("RTSE", 8, 1, Rw),
             unmodelled("CTSE", 9, 1, Rw),
             f("CTSIE", 10, 1, Rw),
@@ -187,6 +190,9 @@ pub struct Usart {
     sr_seen: u32,
     idle_armed: bool,
     irq: bool,
+    /// Levels of the TX and RX DMA request lines.
+    dma_tx: bool,
+    dma_rx: bool,
 }
 
 impl Usart {
@@ -206,6 +212,8 @@ impl Usart {
             sr_seen: 0,
             idle_armed: false,
             irq: false,
+            dma_tx: false,
+            dma_rx: false,
         }
     }
 
@@ -305,6 +313,23 @@ impl Usart {
         if level != self.irq {
             self.irq = level;
             ctx.irq(self.irq_line, level);
+        }
+        let ue = on(cr1, UE);
+        let tx = ue && on(cr3, 1 << 7) && on(sr, TXE);
+        let rx = ue && on(cr3, 1 << 6) && on(sr, RXNE);
+        if tx != self.dma_tx {
+            self.dma_tx = tx;
+            ctx.push(Effect::DmaRequest {
+                signal: DmaSignal::UsartTx(self.n),
+                level: tx,
+            });
+        }
+        if rx != self.dma_rx {
+            self.dma_rx = rx;
+            ctx.push(Effect::DmaRequest {
+                signal: DmaSignal::UsartRx(self.n),
+                level: rx,
+            });
         }
     }
 }
@@ -416,6 +441,17 @@ impl Device for Usart {
         ctx.cancel(TOKEN_IDLE);
         self.irq = false;
         ctx.irq(self.irq_line, false);
+        for (on, signal) in [
+            (&mut self.dma_tx, DmaSignal::UsartTx(self.n)),
+            (&mut self.dma_rx, DmaSignal::UsartRx(self.n)),
+        ] {
+            if std::mem::take(on) {
+                ctx.push(Effect::DmaRequest {
+                    signal,
+                    level: false,
+                });
+            }
+        }
     }
 }
 
@@ -532,6 +568,36 @@ mod tests {
         b.advance(FRAME);
         b.with(|d, ctx| d.receive(ctx, 2));
         assert_eq!(b.read32(SR) & IDLE, 0);
+    }
+
+    fn dma(b: &mut FakeBus<Usart>) -> Vec<(u64, DmaSignal, bool)> {
+        b.take_log()
+            .into_iter()
+            .filter_map(|(t, e)| match e {
+                Effect::DmaRequest { signal, level } => Some((t, signal, level)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dma_requests_follow_txe_and_rxne() {
+        let mut b = usart1();
+        b.write32(CR1, UE | TE | RE);
+        assert!(dma(&mut b).is_empty(), "no request without DMAT/DMAR");
+        b.write32(CR3, 3 << 6);
+        assert_eq!(dma(&mut b), vec![(0, DmaSignal::UsartTx(1), true)]);
+        // The DMA writes DR: TXE falls behind the idle frame, so does the request.
+        b.write32(DR, b'a' as u32);
+        assert_eq!(dma(&mut b), vec![(0, DmaSignal::UsartTx(1), false)]);
+        b.advance(FRAME);
+        assert_eq!(dma(&mut b), vec![(FRAME, DmaSignal::UsartTx(1), true)]);
+        b.with(|d, ctx| d.receive(ctx, b'z'));
+        assert_eq!(dma(&mut b), vec![(FRAME, DmaSignal::UsartRx(1), true)]);
+        assert_eq!(b.read32(DR), b'z' as u32);
+        assert_eq!(dma(&mut b), vec![(FRAME, DmaSignal::UsartRx(1), false)]);
+        b.write32(CR3, 0);
+        assert_eq!(dma(&mut b), vec![(FRAME, DmaSignal::UsartTx(1), false)]);
     }
 
     #[test]

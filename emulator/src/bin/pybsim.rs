@@ -105,6 +105,9 @@ struct RunArgs {
     /// Write a Value Change Dump of the GPIO pins and LEDs in virtual time.
     #[arg(long)]
     vcd: Option<PathBuf>,
+    /// Write every DAC output sample as CSV: cycle,time_ns,channel,code.
+    #[arg(long)]
+    dac_trace: Option<PathBuf>,
     /// Show the board in the terminal: LEDs, pins, console, clock.
     #[arg(long)]
     tui: bool,
@@ -357,6 +360,9 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
     if a.vcd.is_some() {
         session.machine.sys().pin_trace = Some(Vec::new());
     }
+    if a.vcd.is_some() || a.dac_trace.is_some() {
+        session.machine.record_dac(true);
+    }
     let code = (|| -> Result<u8, Fail> {
         Ok(if a.tui {
             pybsim::tui::run(&mut session, script.as_deref()).map_err(|e| fail(EXIT_SOFTWARE, e))?
@@ -391,6 +397,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
     let saved = session.save_sd();
     let code = code?;
     saved.map_err(|e| fail(EXIT_SOFTWARE, e))?;
+    let dac = session.machine.take_dac_samples();
     if let Some(path) = &a.vcd {
         let (trace, clocks) = {
             let mut s = session.machine.sys();
@@ -398,8 +405,13 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
             clocks.extend_from_slice(&s.clock_log);
             (s.pin_trace.take().unwrap_or_default(), clocks)
         };
-        pybsim::vcd::write_with_clocks(path, &trace, &clocks, &session.board)
+        pybsim::vcd::write_with_dac(path, &trace, &dac, &clocks, &session.board)
             .map_err(|e| fail(EXIT_SOFTWARE, e))?;
+    }
+    if let Some(path) = &a.dac_trace {
+        let mut clocks = vec![(0, 16_000_000)];
+        clocks.extend_from_slice(&session.machine.sys().clock_log);
+        pybsim::vcd::write_dac_csv(path, &dac, &clocks).map_err(|e| fail(EXIT_SOFTWARE, e))?;
     }
     Ok(code)
 }
