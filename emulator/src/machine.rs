@@ -28,6 +28,9 @@ use crate::loader::Image;
 use crate::sched::{Scheduler, Target};
 use crate::scs::{self, Masks, Scs};
 
+#[path = "usb_host.rs"]
+pub mod usb_host;
+
 pub const FLASH_BASE: u32 = 0x0800_0000;
 pub const FLASH_SIZE: u32 = 1024 * 1024;
 pub const SRAM_BASE: u32 = 0x2000_0000;
@@ -283,6 +286,8 @@ pub struct System {
     /// Log of (time, what) of every event and exception, when recording.
     pub event_log: Option<Vec<(u64, String)>>,
     effects: Vec<Effect>,
+    /// The USB host on the board's connector, once attached (usb_host.rs).
+    pub usb_host: Option<Box<usb_host::UsbHost>>,
 }
 
 fn in_flash(addr: u32) -> Option<u32> {
@@ -357,6 +362,7 @@ impl System {
             observer: None,
             clock_log: Vec::new(),
             effects: Vec::new(),
+            usb_host: None,
         }
     }
 
@@ -441,6 +447,7 @@ impl System {
                     self.effects = fx;
                 }
                 Target::UartRx(n) => self.uart_deliver(cpu, n, token as u8, at),
+                Target::UsbHost => self.usb_host_event(cpu, at, token),
                 Target::FaultWatch => {
                     let active = (3..=6).any(|e| self.scs.is_active(e));
                     if active {
@@ -604,6 +611,7 @@ impl System {
                     cpu.stop();
                 }
                 Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
+                Effect::UsbDeviceChanged => self.usb_wake(),
                 Effect::ExtiLine { line, level } => {
                     if let Some(ei) = self.exti_idx {
                         let (_, more) = self.with_model(ei, self.now, |x: &mut Exti, ctx| {

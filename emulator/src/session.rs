@@ -76,6 +76,24 @@ pub struct SessionConfig {
     /// Seed of the RNG peripheral's generator (None: the board's fixed default), so a
     /// script using `pyb.rng()`/`os.urandom()` can be run on other fixed sequences.
     pub rng_seed: Option<u64>,
+    /// Which console the REPL is on when `repl_uart` is not given.
+    pub repl: Repl,
+}
+
+/// The console transport of a session (without `--repl-uart`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Repl {
+    /// The board is plugged into a USB host (emulator/src/usb_host.rs) and the pybsim
+    /// console device is there too: output from both is the console output; input goes
+    /// to USB CDC once a USB device has connected, else to the console device. pybsim's
+    /// own runtime uses the console device and never turns USB on; the official
+    /// MicroPython firmware has its REPL on USB CDC.
+    #[default]
+    Auto,
+    /// Only the pybsim console device; no USB host attached.
+    Console,
+    /// Only USB CDC through the host model.
+    Usb,
 }
 
 /// Why a session stopped.
@@ -108,6 +126,8 @@ pub struct Session {
     repl_uart: Option<u8>,
     /// Virtual time (cycles) at which the last queued input frame ends on that UART.
     rx_busy_until: u64,
+    /// The console transport without a REPL UART.
+    repl: Repl,
 }
 
 /// The line boot.py starts with under `--repl-uart n`.
@@ -217,6 +237,9 @@ impl Session {
             }
         }
         machine.reset();
+        if cfg.repl_uart.is_none() && cfg.repl != Repl::Console {
+            machine.usb_attach();
+        }
         if let Some(c) = cfg.max_cycles {
             machine.set_budget(c);
         }
@@ -229,6 +252,7 @@ impl Session {
             pending: Vec::new(),
             repl_uart: cfg.repl_uart,
             rx_busy_until: 0,
+            repl: cfg.repl,
         })
     }
 
@@ -295,7 +319,11 @@ impl Session {
         let exit = self.machine.run_until(until);
         let out = match self.repl_uart {
             Some(n) => std::mem::take(&mut self.machine.sys().out.uart[n as usize]),
-            None => self.machine.take_console_output(),
+            None => {
+                let mut out = self.machine.take_console_output();
+                out.extend(self.machine.take_usb_output());
+                out
+            }
         };
         self.pending.extend_from_slice(&out);
         if let Some(max) = self.max_ns {
@@ -316,7 +344,16 @@ impl Session {
     /// `repl_uart` the UART's RX line, back to back at 115200 baud from now.
     pub fn console_input(&mut self, bytes: &[u8]) {
         let Some(n) = self.repl_uart else {
-            self.machine.console_input(bytes);
+            let usb = match self.repl {
+                Repl::Usb => true,
+                Repl::Console => false,
+                Repl::Auto => self.machine.usb_device_seen(),
+            };
+            if usb {
+                self.machine.usb_input(bytes);
+            } else {
+                self.machine.console_input(bytes);
+            }
             return;
         };
         let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;
@@ -392,10 +429,13 @@ impl Session {
                 ),
             ));
         }
-        wait!(
-            b">>> ",
-            30,
-            "the firmware did not show a REPL prompt on the console (for a firmware with its REPL on USB, try --repl-uart 1)"
+        wait!(b">>> ", 30, self.no_prompt_message());
+        tracing::info!(
+            target: "session",
+            t = self.machine.now(),
+            ms = self.virtual_ns() / 1_000_000,
+            usb_open_ms = self.machine.usb_opened_us().map(|u| u / 1000),
+            "REPL prompt"
         );
         self.console_input(b"\r\x01");
         wait!(
@@ -434,6 +474,19 @@ impl Session {
             return Ok(Outcome::Exception);
         }
         Ok(Outcome::Done)
+    }
+
+    /// Why no REPL prompt came, with what the USB host saw.
+    fn no_prompt_message(&self) -> String {
+        let mut what = "the firmware did not show a REPL prompt on the console".to_string();
+        match (self.repl_uart, self.machine.usb_status()) {
+            (None, Some(usb)) => what.push_str(&format!(" ({usb})")),
+            (None, None) => what.push_str(
+                " (for a firmware with its REPL on USB, use --repl usb or --repl-uart 1)",
+            ),
+            (Some(n), _) => what.push_str(&format!(" on UART {n}")),
+        }
+        what
     }
 
     /// The fault report as text, with symbol names from the firmware.

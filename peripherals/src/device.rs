@@ -207,6 +207,10 @@ pub enum Effect {
     /// An internal EXTI line (16-22: PVD, RTC alarm, OTG wakeup, tamper, RTC wakeup)
     /// follows `level`; EXTI detects its edges (RM0090 §12.2.5).
     ExtiLine { line: u8, level: bool },
+    /// What a USB host would see of the OTG FS device changed (its D+ pull-up, an
+    /// endpoint that would now answer a token with data, ACK or STALL): an attached host
+    /// model looks at the bus again (emulator/src/usb_host.rs).
+    UsbDeviceChanged,
 }
 
 /// What a model sees of the machine during one access or event.

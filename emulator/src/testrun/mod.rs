@@ -749,6 +749,7 @@ fn session_config(opts: &TestOptions, common: &Common) -> Result<SessionConfig, 
         max_ns: None,
         repl_uart: None,
         rng_seed: opts.rng_seed,
+        repl: Default::default(),
     })
 }
 
