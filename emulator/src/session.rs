@@ -128,7 +128,24 @@ pub struct Session {
     rx_busy_until: u64,
     /// The console transport without a REPL UART.
     repl: Repl,
+    /// Console input for USB CDC not yet handed to the host, and the cycle at which the
+    /// next chunk may go (see [`USB_CHUNK`]).
+    usb_pending: std::collections::VecDeque<u8>,
+    usb_next: u64,
+    /// Under [`Repl::Auto`]: input typed before the firmware showed which console it
+    /// uses, kept for USB in case a USB device turns up (it also went to the console
+    /// device); and whether each console has shown itself.
+    auto_early: Vec<u8>,
+    auto_usb: bool,
+    auto_console: bool,
 }
+
+/// Console input goes to USB CDC in chunks of this many bytes, [`USB_CHUNK_GAP_NS`]
+/// apart, as MicroPython's pyboard.py writes to the raw REPL: the firmware's CDC receive
+/// buffer (1 KiB) has no flow control by default and drops what overflows it, and a USB
+/// host delivers a whole write at once (about 1.2 MB/s at full speed).
+pub const USB_CHUNK: usize = 256;
+pub const USB_CHUNK_GAP_NS: u64 = 10_000_000;
 
 /// The line boot.py starts with under `--repl-uart n`.
 pub fn repl_uart_boot_line(n: u8) -> String {
@@ -253,6 +270,11 @@ impl Session {
             repl_uart: cfg.repl_uart,
             rx_busy_until: 0,
             repl: cfg.repl,
+            usb_pending: Default::default(),
+            usb_next: 0,
+            auto_early: Vec::new(),
+            auto_usb: false,
+            auto_console: false,
         })
     }
 
@@ -304,10 +326,32 @@ impl Session {
         }
     }
 
+    /// Hands the next chunk of pending USB console input to the host, when its time has
+    /// come.
+    fn feed_usb(&mut self) {
+        if self.repl == Repl::Auto && !self.auto_usb && self.machine.usb_device_seen() {
+            self.auto_usb = true;
+            self.usb_pending.extend(self.auto_early.drain(..));
+        }
+        let now = self.machine.now();
+        if self.usb_pending.is_empty() || now < self.usb_next {
+            return;
+        }
+        let n = self.usb_pending.len().min(USB_CHUNK);
+        let chunk: Vec<u8> = self.usb_pending.drain(..n).collect();
+        self.machine.usb_input(&chunk);
+        let hz = self.machine.sys().clocks.sysclk as u128;
+        self.usb_next = now + (USB_CHUNK_GAP_NS as u128 * hz).div_ceil(1_000_000_000) as u64;
+    }
+
     /// Runs one slice; returns an outcome when the run cannot go on.
     pub fn step(&mut self) -> Option<Outcome> {
         self.apply_stimuli();
+        self.feed_usb();
         let mut until = self.machine.now() + SLICE_CYCLES;
+        if !self.usb_pending.is_empty() {
+            until = until.min(self.usb_next.max(self.machine.now() + 1));
+        }
         // End the slice at the next stimulus, so that it enters at its own time (to
         // the block) rather than at the next slice boundary.
         if let Some(&(t, _)) = self.stimuli.first() {
@@ -321,6 +365,10 @@ impl Session {
             Some(n) => std::mem::take(&mut self.machine.sys().out.uart[n as usize]),
             None => {
                 let mut out = self.machine.take_console_output();
+                if !out.is_empty() && !self.auto_console {
+                    self.auto_console = true;
+                    self.auto_early = Vec::new();
+                }
                 out.extend(self.machine.take_usb_output());
                 out
             }
@@ -347,10 +395,17 @@ impl Session {
             let usb = match self.repl {
                 Repl::Usb => true,
                 Repl::Console => false,
-                Repl::Auto => self.machine.usb_device_seen(),
+                Repl::Auto => {
+                    self.feed_usb();
+                    if !self.auto_usb && !self.auto_console {
+                        self.auto_early.extend_from_slice(bytes);
+                    }
+                    self.auto_usb
+                }
             };
             if usb {
-                self.machine.usb_input(bytes);
+                self.usb_pending.extend(bytes.iter().copied());
+                self.feed_usb();
             } else {
                 self.machine.console_input(bytes);
             }
