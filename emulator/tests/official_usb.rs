@@ -144,8 +144,7 @@ fn official_firmware_runs_a_script_over_usb_cdc() {
     // after the 10 ms reset recovery.
     let attach = log
         .lines()
-        .filter(|l| l.contains("device attached"))
-        .last()
+        .rfind(|l| l.contains("device attached"))
         .map(|l| field(l, "device attached", "us"))
         .unwrap();
     let reset = field(&log, "bus reset", "us");
