@@ -2,6 +2,9 @@
 //! filesystem preloaded, stimuli applied at their virtual times, and the console driven
 //! the way MicroPython's tools drive a real board (friendly prompt, raw REPL).
 //!
+//! The console is the pybsim console device, a U(S)ART (`repl_uart`), or USB CDC through
+//! the USB host model plugged into the board ([`Repl`]; see machine/usb_host).
+//!
 //! The run advances in slices of [`SLICE_CYCLES`]; host input enters only at slice
 //! boundaries, so a run with the same inputs is the same run, cycle for cycle.
 

@@ -516,8 +516,13 @@ impl System {
         } else {
             return;
         };
-        // The longest this transaction can take; it must fit in the frame.
-        let max_bits = 113 + 8 * 64 + 64;
+        // The longest this transaction can take (a full data packet); it must end
+        // before the frame does.
+        let max_bits = match pipe {
+            Pipe::Control => 177.max(113 + 8 * h.ep0_mps as u64),
+            Pipe::BulkOut => 113 + 8 * h.cdc.map_or(64, |c| c.out_mps) as u64,
+            Pipe::BulkIn => 113 + 8 * h.cdc.map_or(64, |c| c.in_mps) as u64,
+        };
         let frame_end = h.frame_start + self.bits_to_cycles(FRAME_BITS);
         if at + self.bits_to_cycles(max_bits) > frame_end {
             return; // the next SOF runs it
@@ -960,11 +965,13 @@ mod tests {
         let e = parse_config(&d).unwrap_err();
         assert!(e.contains("offset 18"), "{e}");
         assert!(parse_config(&[9, 1, 0]).is_err());
-        // MSC only: no console.
+        // Mass storage only: parsed, but no console.
         let msc = [
-            9, 2, 23, 0, 1, 1, 0, 0x80, 250, 9, 4, 0, 0, 2, 8, 6, 0x50, 0, 7, 5, 0x81, 2, 64,
+            9, 2, 32, 0, 1, 1, 0, 0x80, 250, 9, 4, 0, 0, 2, 8, 6, 0x50, 0, 7, 5, 0x81, 2, 64, 0, 0,
+            7, 5, 0x01, 2, 64, 0, 0,
         ];
-        let e = parse_config(&msc);
-        assert!(e.is_err(), "endpoint runs past the end");
+        let info = parse_config(&msc).unwrap();
+        assert_eq!(info.interfaces, vec![(0, 8, 6, 0x50)]);
+        assert_eq!(info.cdc, None);
     }
 }
