@@ -55,7 +55,7 @@
 //! - Host mode (host registers 0x400-0x7FF read 0), OTG protocols (GOTGCTL SRP/HNP), the
 //!   SOF output pin (GCCFG.SOFOUTEN), suspend/resume and remote wakeup (DCTL.RWUSIG),
 //!   test modes (DCTL.TCTL), power and clock gating (PCGCCTL stored), isochronous
-//!   endpoints (treated as bulk), data toggles (DPID is reported as DATA0 and never
+//!   endpoints (handled as bulk; warns once), data toggles (DPID is reported as DATA0 and never
 //!   checked), bit timing: GUSBCFG.TRDT and TOCAL are stored and have no effect because
 //!   FIFO accesses are instantaneous. Endpoints 4-15 do not exist on the F405's FS core.
 //!   The CID product ID value is not checked against silicon.
@@ -63,7 +63,9 @@
 use std::collections::VecDeque;
 
 use crate::device::{BusError, Ctx, Device, Effect, Size};
-use crate::regs::{f, guest_error, unmodelled, Access::*, Block, Field, Reg};
+use crate::regs::{
+    f, guest_error, unimplemented, unmodelled, Access::*, Block, Field, Reg, Written,
+};
 
 const T: &str = "periph::otg_fs";
 
@@ -546,6 +548,8 @@ pub struct OtgFs {
     setup_addr: u8,
     /// The bus-visible state last reported with `UsbDeviceChanged`.
     bus_state: u32,
+    /// An isochronous endpoint was configured (warned once).
+    iso_warned: bool,
 }
 
 impl Default for OtgFs {
@@ -567,6 +571,7 @@ impl OtgFs {
             setup_pending: false,
             setup_addr: 0,
             bus_state: 0,
+            iso_warned: false,
         }
     }
 
@@ -976,7 +981,16 @@ impl OtgFs {
 
     // ----- firmware side -----
 
-    fn ep_ctl_write(&mut self, off: u32, old: u32, new: u32, val: u32, is_in: bool, ep: usize) {
+    fn ep_ctl_write(&mut self, t: u64, off: u32, w: Written, is_in: bool, ep: usize) {
+        let (old, new, val) = (w.old, w.new, w.val);
+        if (new >> 18) & 3 == 1 && !self.iso_warned {
+            self.iso_warned = true;
+            unimplemented(
+                "OTG_FS",
+                t,
+                "isochronous endpoint: handled as bulk (no frame parity, no incomplete-transfer interrupts)",
+            );
+        }
         let mut v = new;
         if val & CNAK != 0 {
             v &= !NAKSTS;
@@ -1122,11 +1136,11 @@ impl Device for OtgFs {
             }
             o if (0x900..0x980).contains(&o) && o & 0x1F == 0 => {
                 let ep = ((o - 0x900) / 0x20) as usize;
-                self.ep_ctl_write(o, w.old, w.new, w.val, true, ep);
+                self.ep_ctl_write(ctx.now, o, w, true, ep);
             }
             o if (0xB00..0xB80).contains(&o) && o & 0x1F == 0 => {
                 let ep = ((o - 0xB00) / 0x20) as usize;
-                self.ep_ctl_write(o, w.old, w.new, w.val, false, ep);
+                self.ep_ctl_write(ctx.now, o, w, false, ep);
             }
             _ => {}
         }
