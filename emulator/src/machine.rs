@@ -32,6 +32,8 @@ use crate::scs::{self, Masks, Scs};
 pub mod dma_engine;
 #[path = "spi_route.rs"]
 mod spi_route;
+#[path = "usb_host.rs"]
+pub mod usb_host;
 
 pub const FLASH_BASE: u32 = 0x0800_0000;
 pub const FLASH_SIZE: u32 = 1024 * 1024;
@@ -306,6 +308,8 @@ pub struct System {
     /// Virtual time of the access or event whose effects are being applied (DMA request
     /// edges take effect then), when it is not `now`.
     fx_time: Option<u64>,
+    /// The USB host on the board's connector, once attached (usb_host.rs).
+    pub usb_host: Option<Box<usb_host::UsbHost>>,
 }
 
 fn in_flash(addr: u32) -> Option<u32> {
@@ -386,6 +390,7 @@ impl System {
             effects: Vec::new(),
             dma_wiring: Default::default(),
             fx_time: None,
+            usb_host: None,
         }
     }
 
@@ -475,6 +480,7 @@ impl System {
                     }
                 }
                 Target::UartRx(n) => self.uart_deliver(cpu, n, token as u8, at),
+                Target::UsbHost => self.usb_host_event(cpu, at, token),
                 Target::FaultWatch => {
                     let active = (3..=6).any(|e| self.scs.is_active(e));
                     if active {
@@ -640,6 +646,7 @@ impl System {
                     cpu.stop();
                 }
                 Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
+                Effect::UsbDeviceChanged => self.usb_wake(),
                 Effect::ExtiLine { line, level } => {
                     if let Some(ei) = self.exti_idx {
                         let (_, more) = self.with_model(ei, self.now, |x: &mut Exti, ctx| {

@@ -17,6 +17,8 @@ pub enum Target {
     UartRx(u8),
     /// A fault handler still running long after the fault: the firmware gave up.
     FaultWatch,
+    /// The USB host model (emulator/src/usb_host.rs): frames and transactions.
+    UsbHost,
 }
 
 #[derive(Debug, Default)]

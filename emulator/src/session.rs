@@ -2,6 +2,9 @@
 //! filesystem preloaded, stimuli applied at their virtual times, and the console driven
 //! the way MicroPython's tools drive a real board (friendly prompt, raw REPL).
 //!
+//! The console is the pybsim console device, a U(S)ART (`repl_uart`), or USB CDC through
+//! the USB host model plugged into the board ([`Repl`]; see machine/usb_host).
+//!
 //! The run advances in slices of [`SLICE_CYCLES`]; host input enters only at slice
 //! boundaries, so a run with the same inputs is the same run, cycle for cycle.
 
@@ -83,6 +86,24 @@ pub struct SessionConfig {
     /// SD card image (a whole number of 512-byte blocks) put in the card slot; the
     /// card-detect switch reads "card present". See [`crate::sdslot`].
     pub sd: Option<PathBuf>,
+    /// Which console the REPL is on when `repl_uart` is not given.
+    pub repl: Repl,
+}
+
+/// The console transport of a session (without `--repl-uart`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Repl {
+    /// The board is plugged into a USB host (emulator/src/usb_host.rs) and the pybsim
+    /// console device is there too: output from both is the console output; input goes
+    /// to USB CDC once a USB device has connected, else to the console device. pybsim's
+    /// own runtime uses the console device and never turns USB on; the official
+    /// MicroPython firmware has its REPL on USB CDC.
+    #[default]
+    Auto,
+    /// Only the pybsim console device; no USB host attached.
+    Console,
+    /// Only USB CDC through the host model.
+    Usb,
 }
 
 /// Why a session stopped.
@@ -129,7 +150,26 @@ pub struct Session {
     resets_seen: usize,
     /// The image file of the card in the SD slot.
     pub sd: Option<PathBuf>,
+    /// The console transport without a REPL UART.
+    repl: Repl,
+    /// Console input for USB CDC not yet handed to the host, and the cycle at which the
+    /// next chunk may go (see [`USB_CHUNK`]).
+    usb_pending: std::collections::VecDeque<u8>,
+    usb_next: u64,
+    /// Under [`Repl::Auto`]: input typed before the firmware showed which console it
+    /// uses, kept for USB in case a USB device turns up (it also went to the console
+    /// device); and whether each console has shown itself.
+    auto_early: Vec<u8>,
+    auto_usb: bool,
+    auto_console: bool,
 }
+
+/// Console input goes to USB CDC in chunks of this many bytes, [`USB_CHUNK_GAP_NS`]
+/// apart, as MicroPython's pyboard.py writes to the raw REPL: the firmware's CDC receive
+/// buffer (1 KiB) has no flow control by default and drops what overflows it, and a USB
+/// host delivers a whole write at once (about 1.2 MB/s at full speed).
+pub const USB_CHUNK: usize = 256;
+pub const USB_CHUNK_GAP_NS: u64 = 10_000_000;
 
 /// The line boot.py starts with under `--repl-uart n`.
 pub fn repl_uart_boot_line(n: u8) -> String {
@@ -241,6 +281,9 @@ impl Session {
         if let Some(path) = &cfg.sd {
             crate::sdslot::insert(&mut machine, &board, path)?;
         }
+        if cfg.repl_uart.is_none() && cfg.repl != Repl::Console {
+            machine.usb_attach();
+        }
         if let Some(c) = cfg.max_cycles {
             machine.set_budget(c);
         }
@@ -257,6 +300,12 @@ impl Session {
             report_resets: true,
             resets_seen: 0,
             sd: cfg.sd.clone(),
+            repl: cfg.repl,
+            usb_pending: Default::default(),
+            usb_next: 0,
+            auto_early: Vec::new(),
+            auto_usb: false,
+            auto_console: false,
         })
     }
 
@@ -308,10 +357,32 @@ impl Session {
         }
     }
 
+    /// Hands the next chunk of pending USB console input to the host, when its time has
+    /// come.
+    fn feed_usb(&mut self) {
+        if self.repl == Repl::Auto && !self.auto_usb && self.machine.usb_device_seen() {
+            self.auto_usb = true;
+            self.usb_pending.extend(self.auto_early.drain(..));
+        }
+        let now = self.machine.now();
+        if self.usb_pending.is_empty() || now < self.usb_next {
+            return;
+        }
+        let n = self.usb_pending.len().min(USB_CHUNK);
+        let chunk: Vec<u8> = self.usb_pending.drain(..n).collect();
+        self.machine.usb_input(&chunk);
+        let hz = self.machine.sys().clocks.sysclk as u128;
+        self.usb_next = now + (USB_CHUNK_GAP_NS as u128 * hz).div_ceil(1_000_000_000) as u64;
+    }
+
     /// Runs one slice; returns an outcome when the run cannot go on.
     pub fn step(&mut self) -> Option<Outcome> {
         self.apply_stimuli();
+        self.feed_usb();
         let mut until = self.machine.now() + SLICE_CYCLES;
+        if !self.usb_pending.is_empty() {
+            until = until.min(self.usb_next.max(self.machine.now() + 1));
+        }
         // End the slice at the next stimulus, so that it enters at its own time (to
         // the block) rather than at the next slice boundary.
         if let Some(&(t, _)) = self.stimuli.first() {
@@ -324,7 +395,15 @@ impl Session {
         self.note_resets();
         let out = match self.repl_uart {
             Some(n) => std::mem::take(&mut self.machine.sys().out.uart[n as usize]),
-            None => self.machine.take_console_output(),
+            None => {
+                let mut out = self.machine.take_console_output();
+                if !out.is_empty() && !self.auto_console {
+                    self.auto_console = true;
+                    self.auto_early = Vec::new();
+                }
+                out.extend(self.machine.take_usb_output());
+                out
+            }
         };
         self.pending.extend_from_slice(&out);
         if let Some(max) = self.max_ns {
@@ -399,7 +478,23 @@ impl Session {
     /// `repl_uart` the UART's RX line, back to back at 115200 baud from now.
     pub fn console_input(&mut self, bytes: &[u8]) {
         let Some(n) = self.repl_uart else {
-            self.machine.console_input(bytes);
+            let usb = match self.repl {
+                Repl::Usb => true,
+                Repl::Console => false,
+                Repl::Auto => {
+                    self.feed_usb();
+                    if !self.auto_usb && !self.auto_console {
+                        self.auto_early.extend_from_slice(bytes);
+                    }
+                    self.auto_usb
+                }
+            };
+            if usb {
+                self.usb_pending.extend(bytes.iter().copied());
+                self.feed_usb();
+            } else {
+                self.machine.console_input(bytes);
+            }
             return;
         };
         let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;
@@ -480,10 +575,13 @@ impl Session {
                 ),
             ));
         }
-        wait!(
-            b">>> ",
-            30,
-            "the firmware did not show a REPL prompt on the console (for a firmware with its REPL on USB, try --repl-uart 1)"
+        wait!(b">>> ", 30, self.no_prompt_message());
+        tracing::info!(
+            target: "session",
+            t = self.machine.now(),
+            ms = self.virtual_ns() / 1_000_000,
+            usb_open_ms = self.machine.usb_opened_us().map(|u| u / 1000),
+            "REPL prompt"
         );
         self.console_input(b"\r\x01");
         wait!(
@@ -535,6 +633,19 @@ impl Session {
             Some(path) => crate::sdslot::save(&mut self.machine, &path),
             None => Ok(false),
         }
+    }
+
+    /// Why no REPL prompt came, with what the USB host saw.
+    fn no_prompt_message(&self) -> String {
+        let mut what = "the firmware did not show a REPL prompt on the console".to_string();
+        match (self.repl_uart, self.machine.usb_status()) {
+            (None, Some(usb)) => what.push_str(&format!(" ({usb})")),
+            (None, None) => what.push_str(
+                " (for a firmware with its REPL on USB, use --repl usb or --repl-uart 1)",
+            ),
+            (Some(n), _) => what.push_str(&format!(" on UART {n}")),
+        }
+        what
     }
 
     /// The fault report as text, with symbol names from the firmware.

@@ -12,7 +12,8 @@
 //! and 0x0802_0000; `path@0xADDR` gives another base). Other formats of the same build are
 //! looked up next to it (`firmware.elf` beside `firmware.dfu`, ...) by the format tests.
 //!
-//! The official firmware's REPL is on USB, which has no host here. The harness puts it on
+//! The official firmware's REPL is on USB; these tests build the machine without the USB
+//! host model (official_usb.rs runs the REPL over USB CDC). The harness puts it on
 //! USART1 the way a user would without rebuilding: a `boot.py` in the flash filesystem
 //! calls `pyb.repl_uart(pyb.UART(1, 115200))`. USART1's TX bytes reach
 //! `System.out.uart[1]` (no wire carries them anywhere else) and the harness feeds RX

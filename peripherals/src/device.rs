@@ -222,6 +222,10 @@ pub enum Effect {
     /// `at` (the exact time of the update/enable/reset that caused it, which may be a
     /// little before the access or event that noticed it).
     TimerTrgo { tim: u8, at: u64 },
+    /// What a USB host would see of the OTG FS device changed (its D+ pull-up, an
+    /// endpoint that would now answer a token with data, ACK or STALL): an attached host
+    /// model looks at the bus again (emulator/src/usb_host.rs).
+    UsbDeviceChanged,
 }
 
 /// What a model sees of the machine during one access or event.

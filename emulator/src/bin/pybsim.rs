@@ -115,6 +115,11 @@ struct RunArgs {
     /// the official MicroPython builds (a boot.py line moves the REPL there).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
     repl_uart: Option<u8>,
+    /// The console without --repl-uart: auto (the pybsim console device and a USB host
+    /// on the board's USB connector, whichever the firmware uses), console (the console
+    /// device only) or usb (USB CDC only, through the USB host model).
+    #[arg(long, default_value = "auto", value_parser = parse_repl)]
+    repl: pybsim::session::Repl,
     /// Seed of the board's random number generator (pyb.rng, os.urandom): every run
     /// with the same seed gives the same numbers.
     #[arg(long, value_parser = parse_count)]
@@ -123,6 +128,16 @@ struct RunArgs {
     /// in the slot; what the firmware writes is saved back to the file at exit.
     #[arg(long)]
     sd: Option<PathBuf>,
+}
+
+fn parse_repl(s: &str) -> Result<pybsim::session::Repl, String> {
+    use pybsim::session::Repl;
+    match s {
+        "auto" => Ok(Repl::Auto),
+        "console" => Ok(Repl::Console),
+        "usb" => Ok(Repl::Usb),
+        _ => Err(format!("{s:?} is not a console: auto, console or usb")),
+    }
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
@@ -347,6 +362,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
         repl_uart: a.repl_uart,
         rng_seed: a.rng_seed,
         sd: a.sd.clone(),
+        repl: a.repl,
     };
     let mut session = Session::new(&cfg).map_err(|e| {
         let code = match e {

@@ -755,6 +755,7 @@ fn session_config(opts: &TestOptions, common: &Common) -> Result<SessionConfig, 
         repl_uart: None,
         rng_seed: opts.rng_seed,
         sd: opts.sd.clone(),
+        repl: Default::default(),
     })
 }
 
