@@ -305,7 +305,11 @@ impl Stimuli {
                         ));
                     }
                     for (j, v) in volts.iter().enumerate() {
-                        check_volts(src, &[Field("events"), Index(i), Field("volts"), Index(j)], *v)?;
+                        check_volts(
+                            src,
+                            &[Field("events"), Index(i), Field("volts"), Index(j)],
+                            *v,
+                        )?;
                     }
                     for (j, w) in times.windows(2).enumerate() {
                         if w[1].to_nanos(168_000_000) <= w[0].to_nanos(168_000_000) {

@@ -663,13 +663,21 @@ mod tests {
         }
         assert_eq!(seen, vec![(120, 3723), (240, 2482), (360, 1241)]);
         b.advance(1000);
-        assert_eq!(b.next_deadline(), None, "single mode: the sequence ran once");
+        assert_eq!(
+            b.next_deadline(),
+            None,
+            "single mode: the sequence ran once"
+        );
         // Without EOCS, EOC only at the end of the sequence.
         b.write32(CR2, ADON | SWSTART);
         b.advance(240);
         assert_eq!(b.read32(SR) & EOC, 0);
         b.advance(120);
-        assert_eq!(b.read32(SR) & (EOC | OVR), EOC, "no overrun without EOCS/DMA");
+        assert_eq!(
+            b.read32(SR) & (EOC | OVR),
+            EOC,
+            "no overrun without EOCS/DMA"
+        );
         assert_eq!(b.read32(DR), 1241);
         // Continuous: the sequence starts over with no gap.
         b.write32(CR1, 0);
@@ -679,7 +687,11 @@ mod tests {
         assert_eq!(b.next_deadline(), Some(t0 + 120 * 6));
         assert_eq!(b.read32(DR), 3723, "SQ1 only without SCAN");
         b.write32(CR2, ADON);
-        assert_eq!(b.next_deadline(), Some(t0 + 120 * 6), "CONT cleared: this one ends");
+        assert_eq!(
+            b.next_deadline(),
+            Some(t0 + 120 * 6),
+            "CONT cleared: this one ends"
+        );
         b.advance(1000);
         assert_eq!(b.next_deadline(), None, "and no other starts");
         b.write32(CR2, ADON | CONT | SWSTART);
@@ -697,7 +709,11 @@ mod tests {
         assert_eq!(b.read32(SR) & OVR, 0);
         assert!(!b.irq(IRQ_ADC));
         b.advance(120);
-        assert_eq!(b.read32(SR) & OVR, OVR, "second result while the first was unread");
+        assert_eq!(
+            b.read32(SR) & OVR,
+            OVR,
+            "second result while the first was unread"
+        );
         assert!(b.irq(IRQ_ADC));
         b.write32(SR, !OVR);
         assert!(!b.irq(IRQ_ADC));
@@ -728,11 +744,18 @@ mod tests {
         b.read32(DR);
         b.advance(120);
         b.read32(DR);
-        assert_eq!(reqs(&mut b), vec![(120, true), (120, false), (240, true), (240, false)]);
+        assert_eq!(
+            reqs(&mut b),
+            vec![(120, true), (120, false), (240, true), (240, false)]
+        );
         b.with(|a, ctx| a.dma_transfer_complete(ctx, 1));
         b.advance(120);
         b.read32(DR);
-        assert_eq!(reqs(&mut b), vec![], "DDS = 0: no request after the last transfer");
+        assert_eq!(
+            reqs(&mut b),
+            vec![],
+            "DDS = 0: no request after the last transfer"
+        );
         b.write32(CR2, ADON | DDS | CONT);
         b.write32(CR2, ADON | DDS | DMA | CONT);
         b.advance(120);
@@ -756,7 +779,10 @@ mod tests {
         let mut b = bus();
         let mut s = Signal::default();
         // 0 V until 22 us, then a ramp to 3.3 V at 23 us.
-        s.table(vec![(22_000, 0), (23_000, 3_300_000)], crate::analog::Interp::Linear);
+        s.table(
+            vec![(22_000, 0), (23_000, 3_300_000)],
+            crate::analog::Interp::Linear,
+        );
         b.dev.set_signal(10, s);
         b.write32(CCR, 1 << 16);
         b.write32(SMPR1, 7); // channel 10: 480 cycles

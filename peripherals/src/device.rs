@@ -152,7 +152,10 @@ pub enum DmaSignal {
     /// Timer `tim` update event with DIER.UDE.
     TimUp(u8),
     /// Timer `tim` capture/compare `ch` with DIER.CCxDE.
-    TimCh { tim: u8, ch: u8 },
+    TimCh {
+        tim: u8,
+        ch: u8,
+    },
     /// Timer `tim` trigger event with DIER.TDE.
     TimTrig(u8),
     /// Timer `tim` commutation event with DIER.COMDE.
