@@ -63,6 +63,8 @@ pub struct Mma7660 {
     /// Acceleration along x, y, z in µg.
     axes: [Signal; 3],
     warned: bool,
+    /// Registers whose unmodelled bits were written (bit per register), warned once.
+    warned_unmodelled: u16,
 }
 
 impl Default for Mma7660 {
@@ -92,6 +94,7 @@ impl Mma7660 {
                 Signal::constant(1_000_000),
             ],
             warned: false,
+            warned_unmodelled: 0,
         }
     }
 
@@ -167,6 +170,19 @@ impl Mma7660 {
         }
         if reg > TILT && reg != SRST {
             self.regs[reg as usize] = byte;
+        }
+        // Bits of features the model lacks: auto-wake/sleep, interrupts, shake/tap,
+        // debounce, test mode.
+        let unmodelled = match reg {
+            0x05 | 0x06 | 0x09 | 0x0A => 0xFF,
+            MODE => 0xFE,
+            SR => 0xF8,
+            _ => 0,
+        };
+        if byte & unmodelled != 0 && self.warned_unmodelled & (1 << reg) == 0 {
+            self.warned_unmodelled |= 1 << reg;
+            tracing::warn!(target: "periph::unmodelled", dev = "MMA7660", reg, byte,
+                "register bits written but not modelled (warned once)");
         }
     }
 }
