@@ -1022,4 +1022,54 @@ mod tests {
         b.advance(100_000);
         assert_eq!(b.read32(SR1) & RXNE, 0, "NACKed: no third byte");
     }
+
+    /// A device that takes two bytes and NACKs the third.
+    struct Picky {
+        got: Vec<u8>,
+    }
+
+    impl I2cDevice for Picky {
+        fn name(&self) -> &str {
+            "picky"
+        }
+        fn address(&mut self, _t: u64, _read: bool) -> Ack {
+            Ack::Ack
+        }
+        fn write(&mut self, _t: u64, byte: u8) -> Ack {
+            self.got.push(byte);
+            if self.got.len() < 3 {
+                Ack::Ack
+            } else {
+                Ack::Nack
+            }
+        }
+        fn read(&mut self, _t: u64) -> u8 {
+            0
+        }
+    }
+
+    #[test]
+    fn a_nacked_data_byte_sets_af_and_ends_the_data_phase() {
+        let mut b = bus();
+        b.dev.attach(0x20, Box::new(Picky { got: Vec::new() }));
+        b.write32(CR2, 42 | ITERREN);
+        b.write32(CCR, 210);
+        b.write32(CR1, PE);
+        assert!(start(&mut b, 0x20 << 1));
+        write_bytes(&mut b, &[1, 2]);
+        assert_eq!(b.read32(SR1) & AF, 0);
+        b.write32(DR, 3);
+        wait(&mut b, AF | BTF);
+        assert_eq!(b.read32(SR1) & (AF | BTF), AF, "NACK, not BTF");
+        assert!(b.irq(32), "error interrupt");
+        b.write32(DR, 4);
+        b.advance(100_000);
+        assert_eq!(
+            b.next_deadline(),
+            None,
+            "nothing more goes out after the NACK"
+        );
+        stop(&mut b);
+        assert_eq!(b.dev.device_mut::<Picky>(0x20).unwrap().got, vec![1, 2, 3]);
+    }
 }
