@@ -448,6 +448,12 @@ impl Adc {
         }
     }
 
+    /// Timer `tim`'s TRGO pulsed (the machine passes a context at the pulse's time): the
+    /// ADCs whose EXTSEL selects that TRGO start (TIM2, TIM3 and TIM8 can trigger them).
+    pub fn timer_trgo(&mut self, ctx: &mut Ctx, tim: u8) {
+        self.external_trigger(ctx, Trigger::TimTrgo(tim));
+    }
+
     fn update_irq(&mut self, ctx: &mut Ctx) {
         let level = (0..3u32).any(|n| {
             let sr = self.regs.get(0x100 * n + SR);
@@ -801,8 +807,10 @@ mod tests {
         b.write32(CR2, ADON | (1 << 28) | (8 << 24)); // rising edge of TIM3 TRGO
         b.with(|a, ctx| a.external_trigger(ctx, Trigger::TimTrgo(2)));
         assert_eq!(b.next_deadline(), None, "not the selected source");
-        b.with(|a, ctx| a.external_trigger(ctx, Trigger::TimTrgo(3)));
+        b.with(|a, ctx| a.timer_trgo(ctx, 3));
         assert_eq!(b.next_deadline(), Some(120));
+        b.with(|a, ctx| a.timer_trgo(ctx, 3));
+        assert_eq!(b.next_deadline(), Some(120), "busy: a trigger during a conversion is ignored");
         assert_eq!(Trigger::Exti11.extsel(), Some(15));
     }
 }
