@@ -100,3 +100,41 @@ pub fn install(machine: &mut Machine, board: &Board, events: &[Event]) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_become_signals_per_channel_and_axis() {
+        let board = Board::builtin("pybv11").unwrap();
+        let text = r#"Stimuli(events: [
+            SetVoltage(at: "1ms", pin: "X19", volts: 1.0),
+            Waveform(at: "2ms", pin: "PC0", interp: Hold, times: ["0ms", "1ms"], volts: [2.0, 3.0]),
+            SetVoltage(at: "10us", pin: "X1", volts: 0.5),
+            SetAccel(at: "5ms", x: 0.5, y: 0.0, z: -1.0),
+            PressSwitch(at: "1s"),
+        ])"#;
+        let st = pybsim_boards::Stimuli::parse(text, "t.ron", &board).unwrap();
+        assert!(st.events.iter().filter(|e| is_analog(e)).count() == 4);
+        let (pins, accel) = signals(&board, &st.events);
+        let x19 = pins[10].as_ref().expect("X19 is PC0, channel 10");
+        assert_eq!(x19.at(999_999), 0, "0 V before the first stimulus");
+        assert_eq!(x19.at(1_000_000), 1_000_000);
+        assert_eq!(
+            x19.at(2_500_000),
+            2_000_000,
+            "waveform times count from `at`; hold"
+        );
+        assert_eq!(x19.at(3_000_000), 3_000_000);
+        assert_eq!(pins[0].as_ref().unwrap().at(10_000), 500_000, "X1 is PA0");
+        assert!(pins[1].is_none());
+        let [x, y, z] = accel.expect("accelerometer stimuli");
+        assert_eq!(
+            (x.at(0), y.at(0), z.at(0)),
+            (0, 0, 1_000_000),
+            "flat until set"
+        );
+        assert_eq!((x.at(5_000_000), z.at(5_000_000)), (500_000, -1_000_000));
+    }
+}

@@ -810,7 +810,11 @@ mod tests {
         b.with(|a, ctx| a.timer_trgo(ctx, 3));
         assert_eq!(b.next_deadline(), Some(120));
         b.with(|a, ctx| a.timer_trgo(ctx, 3));
-        assert_eq!(b.next_deadline(), Some(120), "busy: a trigger during a conversion is ignored");
+        assert_eq!(
+            b.next_deadline(),
+            Some(120),
+            "busy: a trigger during a conversion is ignored"
+        );
         assert_eq!(Trigger::Exti11.extsel(), Some(15));
     }
 }
