@@ -1807,6 +1807,11 @@ impl Machine {
                 s.apply_effects(cpu, i as u16, &mut mine);
             }
             s.sync_exti(cpu);
+            // Pins are inputs again: the devices they powered are off.
+            let powered: Vec<(u8, u8)> = s.pin_power.iter().map(|p| p.0).collect();
+            for (port, pin) in powered {
+                s.power_i2c_devices(port, pin, false);
+            }
             // The reset flags of RCC_CSR say why (a power-on reset keeps the reset
             // values, PORRSTF/PINRSTF/BORRSTF); DBP is 0 again after any reset.
             let cause = s.reset_kind.take().map(|k| match k {

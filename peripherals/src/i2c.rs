@@ -705,12 +705,9 @@ impl Device for I2c {
 
     fn reset(&mut self, ctx: &mut Ctx) {
         self.time.update(ctx.now, ctx.clocks.sysclk);
+        // The devices keep their supply: it comes from a board pin, which the machine
+        // switches (a chip reset makes that pin an input, and the machine says so).
         self.clear(ctx, 0);
-        let t = self.ns(ctx);
-        for (_, d) in self.devices.iter_mut() {
-            // The chip's pins are inputs after reset: nothing powers the devices.
-            d.power(t, false);
-        }
         if self.levels.0 {
             ctx.irq(self.irqs.0, false);
         }
