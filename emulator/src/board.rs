@@ -1,6 +1,7 @@
 //! Builds a machine from a board description: mounts the peripheral models at the
 //! board's addresses, and wires pins (`--wire`, the board's default wiring) and the
-//! UART lines that run over them.
+//! UART lines that run over them. The board's accelerometer (an MMA7660) hangs on its
+//! I2C bus and is powered while the firmware drives its supply pin high.
 
 use pybsim_boards::{AccelModel, Board, PeripheralKind, PinId};
 use pybsim_peripherals::{adc::Adc, dac, dma, i2c, iwdg::Iwdg, sdio, spi, wwdg};
