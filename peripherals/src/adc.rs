@@ -19,7 +19,8 @@
 //!   results left aligned on bit 7). EOC rises after every conversion with CR2.EOCS, else
 //!   at the end of the sequence only; reading DR clears EOC. Overrun (§13.8.1): a result
 //!   that replaces one not read yet sets OVR when EOCS or DMA is set; with DMA the ADC
-//!   then stops converting and asking for DMA until OVR is cleared and DMA set again.
+//!   then stops converting and asking for DMA: the software clears DMA, sets it again
+//!   and starts anew (clearing OVR is up to it; the model does not wait for it).
 //! - DMA (§13.8.1): with CR2.DMA every result raises the request line
 //!   ([`DmaSignal::Adc`]); reading DR drops it. With DDS = 0 the machine calls
 //!   [`Adc::dma_transfer_complete`] when the DMA stream has made its last transfer, and no
