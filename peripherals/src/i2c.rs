@@ -38,13 +38,15 @@
 //!   the transmitter data phase and the RX request ([`DmaSignal::I2cRx`]) follows RxNE.
 //!   With CR2.LAST, the byte received after the DMA's EOT_1 signal (the machine calls
 //!   [`I2c::dma_eot_1`] when the stream has one transfer left) is NACKed.
+//! - CR2.FREQ is checked when PE is set: a value other than PCLK1 in MHz (or outside
+//!   2..=42) is a guest error, logged once; the model's timing follows PCLK1 regardless.
 //! - SWRST and clearing PE put the block back at its reset state (PE aside) and release
 //!   the bus (the addressed device sees a stop).
 //!
 //! Not modelled (fields declared; a write that changes one warns once):
 //! - Slave mode (own addresses OAR1/OAR2, general call), 10-bit addressing, SMBus, PEC,
 //!   analog/digital noise filters, clock stretching by devices, arbitration with other
-//!   masters, bus errors, the FREQ and TRISE timing checks, and the SDA/SCL pins
+//!   masters, bus errors, the rise time (TRISE), and the SDA/SCL pins
 //!   themselves (the bus is not routed through GPIO). Clearing ADDR needs only the SR2
 //!   read (the SR1 read before it is not checked); BTF clears on any DR access.
 
@@ -145,7 +147,7 @@ pub const REGS: &[Reg] = &[
         name: "CR2",
         reset: 0x0,
         fields: &[
-            unmodelled("FREQ", 0, 6, Rw),
+            f("FREQ", 0, 6, Rw),
             f("ITERREN", 8, 1, Rw),
             f("ITEVTEN", 9, 1, Rw),
             f("ITBUFEN", 10, 1, Rw),
@@ -289,6 +291,7 @@ pub struct I2c {
     stop_pending: bool,
     start_pending: bool,
     time: TimeBase,
+    freq_warned: bool,
 }
 
 /// An I2C block named `name` ("I2C1".."I2C3").
@@ -328,6 +331,7 @@ impl I2c {
             stop_pending: false,
             start_pending: false,
             time: TimeBase::default(),
+            freq_warned: false,
         }
     }
 
@@ -359,6 +363,21 @@ impl I2c {
     pub fn dma_eot_1(&mut self, _ctx: &mut Ctx) {
         if self.regs.get(CR2) & LAST != 0 {
             self.nack_next = true;
+        }
+    }
+
+    /// CR2.FREQ must give PCLK1 in MHz (RM0090 §27.6.2); the silicon derives its setup
+    /// and hold times from it.
+    fn check_freq(&mut self, ctx: &Ctx) {
+        let freq = self.regs.get(CR2) & 0x3F;
+        let mhz = ctx.clocks.pclk1 / 1_000_000;
+        if (freq != mhz || !(2..=42).contains(&freq)) && !self.freq_warned {
+            self.freq_warned = true;
+            crate::regs::guest_error(
+                &self.name,
+                ctx.now,
+                &format!("CR2.FREQ is {freq} MHz but PCLK1 is {mhz} MHz (must match, 2..=42)"),
+            );
         }
     }
 
@@ -629,6 +648,9 @@ impl Device for I2c {
                 } else if w.new & PE == 0 {
                     self.clear(ctx, w.new & !(START | STOP));
                 } else {
+                    if w.old & PE == 0 {
+                        self.check_freq(ctx);
+                    }
                     if w.new & START != 0 && w.old & START == 0 {
                         if busy {
                             self.start_pending = true;
@@ -1068,5 +1090,17 @@ mod tests {
         );
         stop(&mut b);
         assert_eq!(b.dev.device_mut::<Picky>(0x20).unwrap().got, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn freq_is_checked_against_pclk1_when_enabled() {
+        let mut b = bus();
+        b.write32(CR2, 42);
+        b.write32(CR1, PE);
+        assert!(!b.dev.freq_warned, "42 MHz is PCLK1");
+        b.write32(CR1, 0);
+        b.write32(CR2, 16);
+        b.write32(CR1, PE);
+        assert!(b.dev.freq_warned, "16 MHz is not");
     }
 }
