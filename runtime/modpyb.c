@@ -20,8 +20,11 @@
 #include "spi.h"
 #include "flashbdev.h"
 #include "sdcard.h"
+#include "adc.h"
+#include "i2c.h"
 
 void pyb_set_main_file(const char *name);
+extern const mp_obj_type_t pyb_accel_type;
 
 // ---------------------------------------------------------------------------
 // Clocks, decoded from the RCC registers
@@ -299,6 +302,10 @@ static const mp_rom_map_elem_t pyb_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_SPI), MP_ROM_PTR(&pyb_spi_type) },
     { MP_ROM_QSTR(MP_QSTR_Flash), MP_ROM_PTR(&pyb_flash_type) },
     { MP_ROM_QSTR(MP_QSTR_SDCard), MP_ROM_PTR(&pyb_sdcard_type) },
+    { MP_ROM_QSTR(MP_QSTR_ADC), MP_ROM_PTR(&pyb_adc_type) },
+    { MP_ROM_QSTR(MP_QSTR_ADCAll), MP_ROM_PTR(&pyb_adc_all_type) },
+    { MP_ROM_QSTR(MP_QSTR_I2C), MP_ROM_PTR(&pyb_i2c_type) },
+    { MP_ROM_QSTR(MP_QSTR_Accel), MP_ROM_PTR(&pyb_accel_type) },
 };
 
 static MP_DEFINE_CONST_DICT(pyb_module_globals, pyb_module_globals_table);

@@ -337,6 +337,83 @@ typedef struct {
 #define USART_CR2_STOP_Msk      (3u << 12)
 
 // ---------------------------------------------------------------------------
+// ADC (RM0090 §13.13) and I2C (RM0090 §27.6)
+
+#define RCC_APB2ENR_ADC1EN      (1u << 8)
+#define RCC_APB1ENR_I2C1EN      (1u << 21)
+#define RCC_APB1RSTR_I2C1RST    (1u << 21)
+
+typedef struct {
+    volatile uint32_t SR;           // 0x00
+    volatile uint32_t CR1;          // 0x04
+    volatile uint32_t CR2;          // 0x08
+    volatile uint32_t SMPR1;        // 0x0c
+    volatile uint32_t SMPR2;        // 0x10
+    volatile uint32_t JOFR[4];      // 0x14..0x20
+    volatile uint32_t HTR;          // 0x24
+    volatile uint32_t LTR;          // 0x28
+    volatile uint32_t SQR1;         // 0x2c
+    volatile uint32_t SQR2;         // 0x30
+    volatile uint32_t SQR3;         // 0x34
+    volatile uint32_t JSQR;         // 0x38
+    volatile uint32_t JDR[4];       // 0x3c..0x48
+    volatile uint32_t DR;           // 0x4c
+} adc_regs_t;
+
+typedef struct {
+    volatile uint32_t CSR;          // 0x00
+    volatile uint32_t CCR;          // 0x04
+    volatile uint32_t CDR;          // 0x08
+} adc_common_regs_t;
+
+#define ADC1 ((adc_regs_t *)ADC1_BASE)
+#define ADC_COMMON ((adc_common_regs_t *)ADC_BASE)
+
+#define ADC_SR_EOC              (1u << 1)
+#define ADC_SR_STRT             (1u << 4)
+#define ADC_SR_OVR              (1u << 5)
+#define ADC_CR1_RES_Pos         (24)
+#define ADC_CR1_RES_Msk         (3u << 24)
+#define ADC_CR2_ADON            (1u << 0)
+#define ADC_CR2_EOCS            (1u << 10)
+#define ADC_CR2_SWSTART         (1u << 30)
+#define ADC_CCR_ADCPRE_Pos      (16)
+#define ADC_CCR_VBATE           (1u << 22)
+#define ADC_CCR_TSVREFE         (1u << 23)
+
+typedef struct {
+    volatile uint32_t CR1;          // 0x00
+    volatile uint32_t CR2;          // 0x04
+    volatile uint32_t OAR1;         // 0x08
+    volatile uint32_t OAR2;         // 0x0c
+    volatile uint32_t DR;           // 0x10
+    volatile uint32_t SR1;          // 0x14
+    volatile uint32_t SR2;          // 0x18
+    volatile uint32_t CCR;          // 0x1c
+    volatile uint32_t TRISE;        // 0x20
+    volatile uint32_t FLTR;         // 0x24
+} i2c_regs_t;
+
+#define I2C_CR1_PE              (1u << 0)
+#define I2C_CR1_START           (1u << 8)
+#define I2C_CR1_STOP            (1u << 9)
+#define I2C_CR1_ACK             (1u << 10)
+#define I2C_CR1_POS             (1u << 11)
+#define I2C_CR1_SWRST           (1u << 15)
+#define I2C_SR1_SB              (1u << 0)
+#define I2C_SR1_ADDR            (1u << 1)
+#define I2C_SR1_BTF             (1u << 2)
+#define I2C_SR1_RXNE            (1u << 6)
+#define I2C_SR1_TXE             (1u << 7)
+#define I2C_SR1_BERR            (1u << 8)
+#define I2C_SR1_ARLO            (1u << 9)
+#define I2C_SR1_AF              (1u << 10)
+#define I2C_SR2_MSL             (1u << 0)
+#define I2C_SR2_BUSY            (1u << 1)
+#define I2C_CCR_DUTY            (1u << 14)
+#define I2C_CCR_FS              (1u << 15)
+
+// ---------------------------------------------------------------------------
 // Cortex-M4 system control space
 
 typedef struct {

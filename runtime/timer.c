@@ -881,3 +881,10 @@ MP_DEFINE_CONST_OBJ_TYPE(
     print, pyb_timer_channel_print,
     locals_dict, &pyb_timer_channel_locals_dict
     );
+
+tim_regs_t *pyb_timer_regs(mp_obj_t timer) {
+    if (!mp_obj_is_type(timer, &pyb_timer_type)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("need a Timer object"));
+    }
+    return timer_regs(timer_self(timer)->tim_id);
+}

@@ -23,7 +23,7 @@ use serde::Deserialize;
 pub use duration::{parse_duration, DurationError, SimTime};
 pub use error::{LoadError, Location, Problem};
 pub use pin::{PinId, Wire, WireError, PORT_LETTERS};
-pub use stimuli::{Bytes, Event, Stimuli};
+pub use stimuli::{adc_channel, Bytes, Event, Interp, Micro, Stimuli};
 
 use error::Source;
 use locate::Seg;

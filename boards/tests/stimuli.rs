@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 
-use pybsim_boards::{Board, Bytes, Event, Level, LoadError, Problem, SimTime, Stimuli};
+use pybsim_boards::{
+    Board, Bytes, Event, Interp, Level, LoadError, Micro, Problem, SimTime, Stimuli,
+};
 
 fn pyb() -> Board {
     Board::builtin("pybv11").unwrap()
@@ -173,4 +175,89 @@ fn load_from_disk() {
     let err = Stimuli::load(dir.join("absent.ron"), &pyb()).unwrap_err();
     assert!(matches!(err, LoadError::Io { .. }));
     assert!(err.to_string().contains("absent.ron"));
+}
+
+#[test]
+fn analog_and_accelerometer_stimuli_parse() {
+    let text = r#"Stimuli(events: [
+    SetVoltage(at: "1s", pin: "X19", volts: 1.65),
+    SetVoltage(at: "2s", pin: "PC1", volts: 3),
+    Waveform(at: "3s", pin: "X20", times: ["0ms", "1ms"], volts: [0.0, 3.3]),
+    Waveform(at: "3s", pin: "X20", interp: Hold, times: ["0ms"], volts: [1.0]),
+    SetAccel(at: "0s", x: 0.5, y: -1, z: 1.0),
+])"#;
+    let s = Stimuli::parse(text, "a.ron", &pyb()).unwrap();
+    assert_eq!(
+        s.events[0],
+        Event::SetVoltage {
+            at: SimTime::Nanos(1_000_000_000),
+            pin: "X19".into(),
+            volts: Micro(1_650_000)
+        }
+    );
+    assert_eq!(
+        s.events[2],
+        Event::Waveform {
+            at: SimTime::Nanos(3_000_000_000),
+            pin: "X20".into(),
+            times: vec![SimTime::Nanos(0), SimTime::Nanos(1_000_000)],
+            volts: vec![Micro(0), Micro(3_300_000)],
+            interp: Interp::Linear,
+        }
+    );
+    assert!(matches!(
+        s.events[3],
+        Event::Waveform {
+            interp: Interp::Hold,
+            ..
+        }
+    ));
+    assert_eq!(
+        s.events[4],
+        Event::SetAccel {
+            at: SimTime::ZERO,
+            x: Micro(500_000),
+            y: Micro(-1_000_000),
+            z: Micro(1_000_000)
+        }
+    );
+}
+
+#[test]
+fn analog_stimuli_errors_name_the_place() {
+    let p = bad(
+        r#"Stimuli(events: [SetVoltage(at: "1s", pin: "X9", volts: 1.0)])"#,
+        r#""X9""#,
+    );
+    assert!(p.to_string().contains("has no ADC channel"), "{p}");
+    let p = bad(
+        r#"Stimuli(events: [SetVoltage(at: "1s", pin: "X19", volts: 5.0)])"#,
+        "5.0",
+    );
+    assert!(p.to_string().contains("outside 0..=3.6 V"), "{p}");
+    let p = bad(
+        r#"Stimuli(events: [Waveform(at: "1s", pin: "X19", times: ["0s", "2ms", "1ms"], volts: [0, 1, 2])])"#,
+        r#""1ms""#,
+    );
+    assert!(p.to_string().contains("must increase"), "{p}");
+    let p = bad(
+        r#"Stimuli(events: [Waveform(at: "1s", pin: "X19", times: ["0s"], volts: [0, 1])])"#,
+        "[0, 1]",
+    );
+    assert!(p.to_string().contains("as many volts as times"), "{p}");
+    let p = bad(
+        r#"Stimuli(events: [Waveform(at: "1s", pin: "X19", times: ["0s", "1s"], volts: [0, -1])])"#,
+        "-1",
+    );
+    assert!(p.to_string().contains("outside"), "{p}");
+    let p = bad(
+        r#"Stimuli(events: [SetAccel(at: "1s", x: 0, y: 9.5, z: 1)])"#,
+        "9.5",
+    );
+    assert!(p.to_string().contains("-8..=8 g"), "{p}");
+    let p = bad(
+        r#"Stimuli(events: [SetVoltage(at: "1s", pin: "X19", volts: "1V")])"#,
+        r#""1V""#,
+    );
+    assert!(p.to_string().contains("number"), "{p}");
 }

@@ -1,11 +1,12 @@
 //! Builds a machine from a board description: mounts the peripheral models at the
 //! board's addresses, and wires pins (`--wire`, the board's default wiring) and the
-//! UART lines that run over them.
+//! UART lines that run over them. The board's accelerometer (an MMA7660) hangs on its
+//! I2C bus and is powered while the firmware drives its supply pin high.
 
-use pybsim_boards::{Board, PeripheralKind, PinId};
+use pybsim_boards::{AccelModel, Board, PeripheralKind, PinId};
 use pybsim_peripherals::{adc::Adc, dac, dma, i2c, iwdg::Iwdg, sdio, spi, wwdg};
 use pybsim_peripherals::{console::Console, exti::Exti, flash::Flash, gpio::Gpio, pwr::Pwr};
-use pybsim_peripherals::{otg_fs::OtgFs, rng::Rng, rtc::Rtc, timer::Timer};
+use pybsim_peripherals::{mma7660::Mma7660, otg_fs::OtgFs, rng::Rng, rtc::Rtc, timer::Timer};
 use pybsim_peripherals::{rcc::Rcc, syscfg::Syscfg, usart::Usart, Device};
 
 use crate::bus::Unmodelled;
@@ -74,18 +75,28 @@ fn timer_or_unmodelled(name: &str, kind: PeripheralKind, n: Option<u8>) -> Box<d
     }
 }
 
+/// An I2C block with the board's devices on its bus (the accelerometer).
+fn i2c_with_devices(board: &Board, name: &str) -> Box<dyn Device> {
+    let mut bus = i2c::new(name);
+    if let Some(acc) = board.accelerometer.as_ref().filter(|a| a.bus == name) {
+        match acc.model {
+            AccelModel::Mma7660 => bus.attach(acc.address, Box::new(Mma7660::new())),
+        }
+    }
+    Box::new(bus)
+}
+
 /// Builds the machine for `board` with the extra `wires`.
 pub fn build(board: &Board, wires: &[(PinId, PinId)]) -> Result<Machine, MachineError> {
     let devices = board
         .peripherals
         .iter()
         .map(|p| {
-            (
-                p.name.clone(),
-                p.base,
-                p.size,
-                model_for(board, &p.name, p.kind),
-            )
+            let dev = match p.kind {
+                PeripheralKind::I2c => i2c_with_devices(board, &p.name),
+                _ => model_for(board, &p.name, p.kind),
+            };
+            (p.name.clone(), p.base, p.size, dev)
         })
         .collect();
     let m = Machine::new(MachineConfig {
@@ -100,6 +111,13 @@ pub fn build(board: &Board, wires: &[(PinId, PinId)]) -> Result<Machine, Machine
     }
     {
         let mut s = m.sys();
+        // The accelerometer is powered by a pin (the Pyboard's PB5 drives its AVDD).
+        if let Some(acc) = &board.accelerometer {
+            let pin = board.pin(&acc.power_pin);
+            if let (Some(pin), Some(idx)) = (pin, s.bus.index_of(&acc.bus)) {
+                s.pin_power.push(((pin.port, pin.pin), idx, acc.address));
+            }
+        }
         for &(a, b) in &all {
             s.pin_wires.push(((a.port, a.pin), (b.port, b.pin)));
             s.pin_wires.push(((b.port, b.pin), (a.port, a.pin)));

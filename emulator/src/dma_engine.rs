@@ -14,9 +14,12 @@
 //!   it (the CPU's register access, the peripheral's event, the DMA's own access), so the
 //!   first access of a stream follows its request by exactly its bus time.
 
+use pybsim_peripherals::adc::Adc;
 use pybsim_peripherals::dac::{Dac, Sample};
 use pybsim_peripherals::device::DmaSignal;
+use pybsim_peripherals::dma::sxndtr;
 use pybsim_peripherals::dma::{Access, AccessError, Dma};
+use pybsim_peripherals::i2c::I2c;
 
 use super::*;
 
@@ -158,6 +161,7 @@ pub fn routes(signal: DmaSignal) -> impl Iterator<Item = (u8, u8, u8)> {
 pub struct DmaWiring {
     dma: [Option<u16>; 2],
     dac: Option<u16>,
+    adc: Option<u16>,
     high: Vec<DmaSignal>,
 }
 
@@ -166,6 +170,7 @@ impl DmaWiring {
         DmaWiring {
             dma: [bus.index_of("DMA1"), bus.index_of("DMA2")],
             dac: bus.index_of("DAC"),
+            adc: bus.index_of("ADC"),
             high: Vec::new(),
         }
     }
@@ -245,6 +250,37 @@ impl System {
             let (_, fx) = self.with_model(idx, at, |d: &mut Dac, ctx| d.timer_trgo(ctx, tim, at));
             work.extend(fx.into_iter().map(|e| (idx, e)));
         }
+        if let Some(idx) = self.dma_wiring.adc {
+            let (_, fx) = self.with_model(idx, at, |a: &mut Adc, ctx| a.timer_trgo(ctx, tim));
+            work.extend(fx.into_iter().map(|e| (idx, e)));
+        }
+    }
+
+    /// After a transfer of stream `x` of DMA controller `idx`: the EOT_1 (one transfer
+    /// left) and EOT (none left) signals that I2C (CR2.LAST) and ADC (CR2.DDS) listen to.
+    fn dma_count_signals(&mut self, cpu: &mut CpuRef, idx: u16, x: usize, at: u64) {
+        let (info, _) = self.with_model(idx, at, |m: &mut Dma, ctx| {
+            let ndtr = m.read(ctx, sxndtr(x), Size::Word).unwrap_or(u32::MAX);
+            (m.number(), m.chsel(x), ndtr)
+        });
+        let Some((d, c, ndtr)) = info else { return };
+        let here = |sig: DmaSignal| routes(sig).any(|r| r == (d, x as u8, c));
+        for n in 1..=3u8 {
+            if ndtr == 1 && here(DmaSignal::I2cRx(n)) {
+                let name = format!("I2C{n}");
+                if let Some(i) = self.bus.index_of(&name) {
+                    let (_, mut fx) = self.with_model(i, at, |m: &mut I2c, ctx| m.dma_eot_1(ctx));
+                    self.apply_effects(cpu, i, &mut fx);
+                }
+            }
+            if ndtr == 0 && here(DmaSignal::Adc(n)) {
+                if let Some(i) = self.dma_wiring.adc {
+                    let (_, mut fx) =
+                        self.with_model(i, at, |m: &mut Adc, ctx| m.dma_transfer_complete(ctx, n));
+                    self.apply_effects(cpu, i, &mut fx);
+                }
+            }
+        }
     }
 
     /// The event of DMA controller `idx` fired at `at`: perform the accesses its streams
@@ -264,6 +300,7 @@ impl System {
             let (_, mut fx) = self.with_model(idx, at, |m: &mut Dma, ctx| m.done(ctx, x, r));
             let prev = self.fx_time.replace(at);
             self.apply_effects(cpu, idx, &mut fx);
+            self.dma_count_signals(cpu, idx, x, at);
             self.fx_time = prev;
         }
     }

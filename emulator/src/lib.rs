@@ -1,6 +1,7 @@
 //! pybsim: the machine (CPU binding, bus, system control space, scheduler, cycle model,
 //! loaders) and its frontends.
 
+pub mod analog;
 pub mod board;
 pub mod bus;
 pub mod cpu;

@@ -14,6 +14,7 @@ use pybsim_peripherals::device::{AfSignal, ResetKind};
 use pybsim_peripherals::exti::Exti;
 use pybsim_peripherals::flash::Flash;
 use pybsim_peripherals::gpio::{Gpio, Mode as GpioMode};
+use pybsim_peripherals::i2c::I2c;
 use pybsim_peripherals::pwr::Pwr;
 use pybsim_peripherals::rcc::{Rcc, ResetCause};
 use pybsim_peripherals::syscfg::Syscfg;
@@ -264,6 +265,9 @@ pub struct System {
     pub pin_wires: Vec<((u8, u8), (u8, u8))>,
     /// SPI links: attached SPI devices (see spi_route.rs).
     spi: spi_route::SpiRoute,
+    /// Pins that power a device on an I2C bus: ((port, pin), bus index of the I2C block,
+    /// 7-bit device address). The device is on while the pin is driven high.
+    pub pin_power: Vec<((u8, u8), u16, u8)>,
     /// Bus index of GPIO port n, of EXTI and of SYSCFG, found once.
     gpio_idx: [Option<u16>; 9],
     exti_idx: Option<u16>,
@@ -360,6 +364,7 @@ impl System {
             pin_wires: Vec::new(),
             resets: Vec::new(),
             spi: Default::default(),
+            pin_power: Vec::new(),
             irq_sources: Vec::new(),
             gpio_idx: [None; 9],
             exti_idx: None,
@@ -673,6 +678,7 @@ impl System {
                     if let Some(t) = self.pin_trace.as_mut() {
                         t.push((self.now, port, pin, level));
                     }
+                    self.power_i2c_devices(port, pin, level);
                     let peers: Vec<(u8, u8)> = self
                         .pin_wires
                         .iter()
@@ -739,6 +745,21 @@ impl System {
             }
         }
         self.refresh_deadline();
+    }
+
+    /// Switches the I2C devices that pin (`port`, `pin`) powers.
+    fn power_i2c_devices(&mut self, port: u8, pin: u8, level: bool) {
+        let targets: Vec<(u16, u8)> = self
+            .pin_power
+            .iter()
+            .filter(|p| p.0 == (port, pin))
+            .map(|p| (p.1, p.2))
+            .collect();
+        for (idx, addr) in targets {
+            self.with_model(idx, self.now, |i: &mut I2c, ctx| {
+                i.set_device_power(ctx, addr, level)
+            });
+        }
     }
 
     /// Sends the input edges of GPIO device `dev` to EXTI, through SYSCFG_EXTICR.
@@ -1916,6 +1937,11 @@ impl Machine {
                 s.apply_effects(cpu, i as u16, &mut mine);
             }
             s.sync_exti(cpu);
+            // Pins are inputs again: the devices they powered are off.
+            let powered: Vec<(u8, u8)> = s.pin_power.iter().map(|p| p.0).collect();
+            for (port, pin) in powered {
+                s.power_i2c_devices(port, pin, false);
+            }
             // The reset flags of RCC_CSR say why (a power-on reset keeps the reset
             // values, PORRSTF/PINRSTF/BORRSTF); DBP is 0 again after any reset.
             let cause = s.reset_kind.take().map(|k| match k {
@@ -2001,6 +2027,16 @@ impl Machine {
         s.bus
             .get_mut::<pybsim_peripherals::sdio::Sdio>("SDIO")
             .map(f)
+    }
+
+    /// Runs `f` on the model mounted as `name` as its concrete type (host side, between
+    /// runs: e.g. to hand a model its analog stimuli). None if there is no such model.
+    pub fn with_device<T: Device, R>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Option<R> {
+        self.sys.borrow_mut().bus.get_mut::<T>(name).map(f)
     }
 
     /// Sends a byte into U(S)ART `n`'s RX line, arriving at virtual time `at`.

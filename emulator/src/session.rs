@@ -255,6 +255,10 @@ impl Session {
         stimuli.sort_by_key(|(t, _)| *t);
         let mut machine = crate::board::build(&board, &wires)?;
         machine.load(&image)?;
+        // Analog stimuli go to the models whole: they sample them at their exact instants.
+        let analog: Vec<Event> = stimuli.iter().map(|(_, e)| e.clone()).collect();
+        crate::analog::install(&mut machine, &board, &analog);
+        stimuli.retain(|(_, e)| !crate::analog::is_analog(e));
         // A board fresh from the factory already has its flash filesystem: start from an
         // empty FAT volume (or the --fs directory's files), not from erased flash, which
         // the firmware would spend seconds of board time formatting.
@@ -345,6 +349,8 @@ impl Session {
                     }
                 }
                 Event::ConsoleInput { data, .. } => self.console_input(&data.0),
+                // Installed in the models when the session starts (crate::analog).
+                Event::SetVoltage { .. } | Event::Waveform { .. } | Event::SetAccel { .. } => {}
                 Event::UartInput { uart, data, .. } => {
                     // Back to back frames at 115200 baud, 10 bits each.
                     let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;

@@ -11,6 +11,7 @@
 //! effects and fires scheduled events in order.
 
 pub mod adc;
+pub mod analog;
 pub mod console;
 pub mod dac;
 pub mod device;
@@ -20,6 +21,7 @@ pub mod flash;
 pub mod gpio;
 pub mod i2c;
 pub mod iwdg;
+pub mod mma7660;
 pub mod otg_fs;
 pub mod pwr;
 pub mod rcc;

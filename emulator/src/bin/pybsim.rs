@@ -96,7 +96,8 @@ struct RunArgs {
     /// Join two pins, e.g. Y1:Y2 (repeatable).
     #[arg(long = "wire")]
     wires: Vec<String>,
-    /// Stimuli file (RON): switch presses, pin levels, UART and console input in time.
+    /// Stimuli file (RON): switch presses, pin levels, UART and console input, analog
+    /// voltages and acceleration in time.
     #[arg(long)]
     stimuli: Option<PathBuf>,
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
