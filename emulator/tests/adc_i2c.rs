@@ -3,52 +3,25 @@
 //! (scripts/build-firmware.sh); without it they say so and pass vacuously on a developer
 //! machine: CI builds the firmware first.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn firmware() -> Option<PathBuf> {
-    let f = repo().join(".cache/firmware/firmware.elf");
-    if f.exists() {
-        Some(f)
-    } else {
-        eprintln!("note: {} is missing; skipping", f.display());
-        None
-    }
-}
-
-fn file(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pybsim-adc-i2c-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
+mod common;
+use common::{firmware, official_firmware, pybsim, script as file, text};
 
 fn run(stimuli: &Path, script: &Path) -> Output {
     run_with(&[], stimuli, script)
 }
 
 fn run_with(extra: &[&str], stimuli: &Path, script: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pybsim"))
-        .arg("run")
-        .args(extra)
-        .arg("--stimuli")
-        .arg(stimuli)
-        .arg(script)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn pybsim")
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--stimuli", path(stimuli), path(script)]);
+    pybsim(&args)
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn path(p: &Path) -> &str {
+    p.to_str().expect("scratch paths are UTF-8")
 }
 
 /// `pyb.ADC('X19').read()` gives the code of the voltage the stimuli set at that time:
@@ -136,8 +109,7 @@ const ACCEL_OUTPUT: &str =
 /// USART1), when `PYBSIM_OFFICIAL_FIRMWARE_PYBV11` names it: the same output.
 #[test]
 fn the_official_firmware_reads_the_same_stimuli() {
-    let Ok(fw) = std::env::var("PYBSIM_OFFICIAL_FIRMWARE_PYBV11") else {
-        eprintln!("note: PYBSIM_OFFICIAL_FIRMWARE_PYBV11 is not set; skipping");
+    let Some(fw) = official_firmware("PYBV11") else {
         return;
     };
     let extra = ["--firmware", fw.as_str(), "--repl-uart", "1"];

@@ -3,34 +3,11 @@
 //! no boot.py. Reads `PYBSIM_OFFICIAL_FIRMWARE_PYBV11` (a firmware.elf/.dfu/.hex, as in
 //! official.rs) and skips with a note on stderr without it.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::{official_firmware, pybsim_fed as pybsim, scratch};
 
 fn firmware() -> Option<String> {
-    match std::env::var("PYBSIM_OFFICIAL_FIRMWARE_PYBV11") {
-        Ok(v) => Some(v),
-        Err(_) => {
-            eprintln!("note: PYBSIM_OFFICIAL_FIRMWARE_PYBV11 is not set; skipping the USB test");
-            None
-        }
-    }
-}
-
-fn pybsim(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pybsim"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pybsim runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("stdin written");
-    child.wait_with_output().expect("pybsim ends")
+    official_firmware("PYBV11")
 }
 
 /// stderr without terminal colours.
@@ -75,8 +52,7 @@ fn field(log: &str, what: &str, name: &str) -> u64 {
 #[test]
 fn official_firmware_runs_a_script_over_usb_cdc() {
     let Some(fw) = firmware() else { return };
-    let dir = std::env::temp_dir().join(format!("pybsim-usb-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cdc");
     let script = dir.join("usb.py");
     let mut src = String::from("print('hello over usb', 6 * 7)\n");
     // 63 characters and the newline: one full packet.
@@ -196,8 +172,7 @@ fn official_firmware_interactive_repl_over_usb() {
 #[test]
 fn official_firmware_without_a_usb_host_has_no_repl() {
     let Some(fw) = firmware() else { return };
-    let dir = std::env::temp_dir().join(format!("pybsim-usb-none-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("none");
     let script = dir.join("x.py");
     std::fs::write(&script, "print(1)\n").unwrap();
     let out = pybsim(
