@@ -4,48 +4,11 @@
 //! developer machine: CI always builds the firmware first.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn firmware() -> Option<PathBuf> {
-    let f = repo().join(".cache/firmware/firmware.elf");
-    if f.exists() {
-        Some(f)
-    } else {
-        eprintln!(
-            "note: {} is missing (run scripts/setup.sh); skipping",
-            f.display()
-        );
-        None
-    }
-}
-
-fn pybsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pybsim"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn pybsim")
-}
-
-fn script(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pybsim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{firmware, pybsim, repo, script, text};
 
 fn scenario(name: &str) -> String {
     let local = repo().join("tests/scenarios").join(name);

@@ -2,52 +2,10 @@
 //! runtime firmware (.cache/firmware/firmware.elf; without it they say so and pass
 //! vacuously on a developer machine: CI always builds the firmware first).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn firmware() -> Option<PathBuf> {
-    let f = repo().join(".cache/firmware/firmware.elf");
-    if f.exists() {
-        Some(f)
-    } else {
-        eprintln!(
-            "note: {} is missing (run scripts/setup.sh); skipping",
-            f.display()
-        );
-        None
-    }
-}
-
-fn pybsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pybsim"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn pybsim")
-}
-
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pybsim-dma-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn script(name: &str, body: &str) -> PathBuf {
-    let p = dir().join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{firmware, pybsim, script, shared_dir as dir, text};
 
 /// The `--dac-trace` CSV as (cycle, time_ns, channel, code).
 fn dac_trace(path: &Path) -> Vec<(u64, u64, u8, u16)> {

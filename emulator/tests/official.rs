@@ -34,6 +34,9 @@ use pybsim::machine::{Exit, Machine, Observer};
 use pybsim::session::{format_fault, load_regions, FS_BASE};
 use pybsim_boards::Board;
 
+mod common;
+use common::{official_firmware, scratch, write};
+
 /// Cycles per slice: host input enters between slices.
 const SLICE: u64 = 100_000;
 /// The boot.py that moves the REPL to USART1 (PB6 TX, PB7 RX).
@@ -47,12 +50,7 @@ type Parts = Vec<(PathBuf, Option<u32>)>;
 
 /// Which firmware parts to load for `board` ("PYBV11", "PYBV10"), from the environment.
 fn firmware_parts(board: &str) -> Option<Parts> {
-    let var = format!("PYBSIM_OFFICIAL_FIRMWARE_{board}");
-    let Ok(v) = std::env::var(&var) else {
-        eprintln!("note: {var} is not set; skipping the official {board} firmware test");
-        return None;
-    };
-    Some(parse_parts(&v))
+    official_firmware(board).map(|v| parse_parts(&v))
 }
 
 /// `a.elf`, or `part0.bin,part1.bin`, or `file@0xADDR,...`.
@@ -270,10 +268,9 @@ impl Official {
 fn fs_image(files: &[(&str, &[u8])]) -> Vec<u8> {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("pybsim-official-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let dir = scratch(&format!("fs{n}"));
     for (name, data) in files {
-        std::fs::write(dir.join(name), data).expect("scratch file");
+        write(&dir, name, data);
     }
     let img = pybsim_fsimage::build_image(&dir).expect("fs image");
     let _ = std::fs::remove_dir_all(&dir);

@@ -6,20 +6,9 @@ use std::path::{Path, PathBuf};
 
 use pybsim::profile::{profile_run, ProfileOpts, Report};
 use pybsim::session::{Outcome, Session, SessionConfig};
-use pybsim::testkit::workspace_dir;
 
-fn firmware() -> Option<PathBuf> {
-    let p = workspace_dir().join(".cache/firmware/firmware.elf");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "note: {} missing (scripts/build-firmware.sh): test skipped",
-            p.display()
-        );
-        None
-    }
-}
+mod common;
+use common::firmware;
 
 fn scenario(name: &str) -> Vec<u8> {
     let dir = std::env::var("PYBSIM_SCENARIOS").unwrap_or_else(|_| "/work/shared/scenarios".into());

@@ -3,48 +3,16 @@
 //! bad images, `pybsim sdimage`, and the `sd` option of `pybsim test`. They need
 //! .cache/firmware/firmware.elf (scripts/setup.sh builds it).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+mod common;
+use common::{have_firmware, pybsim, scratch, text};
 
-fn have_firmware() -> bool {
-    let f = repo().join(".cache/firmware/firmware.elf");
-    if !f.exists() {
-        eprintln!("note: {} is missing; skipping", f.display());
-    }
-    f.exists()
-}
-
-fn pybsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pybsim"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn pybsim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A scratch directory of its own for each test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pybsim-sd-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
+/// Writes `data` to `dir/name` and returns the path as a string argument.
 fn write(dir: &Path, name: &str, data: &[u8]) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, data).unwrap();
-    p.to_string_lossy().into_owned()
+    common::write(dir, name, data)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A 4 MiB SDHC image holding hello.txt.

@@ -5,53 +5,10 @@
 //! the exit status, boot loops ending at the budget, and the window watchdog.
 //! They need .cache/firmware/firmware.elf (scripts/build-firmware.sh).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn firmware() -> Option<PathBuf> {
-    let f = repo().join(".cache/firmware/firmware.elf");
-    if f.exists() {
-        Some(f)
-    } else {
-        eprintln!(
-            "note: {} is missing (run scripts/build-firmware.sh); skipping",
-            f.display()
-        );
-        None
-    }
-}
-
-fn pybsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pybsim"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn pybsim")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pybsim-spiwdt-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn script(name: &str, body: &str) -> PathBuf {
-    let p = scratch(name).join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{firmware, pybsim, scratch, script, text};
 
 /// Reads `stm.mem32` DWT_CYCCNT around a transfer: the CPU cycles it took.
 const CYC: &str = "import stm\ndef cyc():\n    return stm.mem32[0xE0001004]\n";

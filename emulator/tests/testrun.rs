@@ -6,43 +6,26 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo dir")
-        .to_path_buf()
-}
+mod common;
+use common::{repo, scratch, text};
 
+/// The firmware `pybsim test` will use: `PYBSIM_FIRMWARE` or the runtime's build.
 fn have_firmware() -> bool {
-    let ok = std::env::var_os("PYBSIM_FIRMWARE").is_some()
-        || repo().join(".cache/firmware/firmware.elf").exists();
-    if !ok {
-        eprintln!(
-            "note: .cache/firmware/firmware.elf missing (scripts/build-firmware.sh): skipped"
-        );
-    }
-    ok
+    std::env::var_os("PYBSIM_FIRMWARE").is_some() || common::have_firmware()
 }
 
+/// `pybsim test` with `args`.
 fn pybsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pybsim"))
-        .arg("test")
-        .args(args)
-        .output()
-        .expect("running pybsim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    let mut all = vec!["test"];
+    all.extend_from_slice(args);
+    common::pybsim(&all)
 }
 
 /// A fresh copy of a test directory (files only), in the system's temp dir.
 fn copy_dir(from: &Path, name: &str) -> PathBuf {
-    let to = std::env::temp_dir().join(format!("pybsim-testrun-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&to);
-    std::fs::create_dir_all(&to).unwrap();
+    let to = scratch(name);
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         if e.file_type().unwrap().is_file() {
@@ -593,8 +576,7 @@ fn partitions_run_every_test_exactly_once() {
     assert!(sa.is_disjoint(&sb));
     assert_eq!(sa.union(&sb).count(), all.len());
     // The JUnit files of the shards name their shard.
-    let junit =
-        std::env::temp_dir().join(format!("pybsim-testrun-{}-shard.xml", std::process::id()));
+    let junit = scratch("shard").join("shard.xml");
     let out = pybsim(&[d, "--partition", "2/2", "--junit", junit.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let x = std::fs::read_to_string(&junit).unwrap();
@@ -631,8 +613,7 @@ fn usage_errors_exit_64() {
         );
     }
     // A directory without tests.
-    let empty = std::env::temp_dir().join(format!("pybsim-testrun-{}-empty", std::process::id()));
-    std::fs::create_dir_all(&empty).unwrap();
+    let empty = scratch("empty");
     let out = pybsim(&[empty.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(64));
     assert!(text(&out.stderr).contains("no *.py tests"));
@@ -644,9 +625,7 @@ fn bad_options_fail_the_test_naming_file_and_line() {
     if !have_firmware() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("pybsim-testrun-{}-badopts", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("badopts");
     std::fs::write(dir.join("a.py"), "# pybsim: colour red\nprint(1)\n").unwrap();
     std::fs::write(dir.join("b.py"), "# pybsim: board pybv10\nprint(2)\n").unwrap();
     std::fs::write(dir.join("b.py.exp"), "2\n").unwrap();

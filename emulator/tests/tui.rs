@@ -17,17 +17,8 @@ use pybsim_boards::Colour;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-fn firmware() -> Option<PathBuf> {
-    let f = repo().join(".cache/firmware/firmware.elf");
-    f.exists().then_some(f)
-}
+mod common;
+use common::{firmware, repo};
 
 fn pin(name: &str, cpu: &str, mode: PinMode, level: bool, recent: bool) -> PinView {
     PinView {

@@ -40,14 +40,18 @@
 //!   [`I2c::dma_eot_1`] when the stream has one transfer left) is NACKed.
 //! - CR2.FREQ is checked when PE is set: a value other than PCLK1 in MHz (or outside
 //!   2..=42) is a guest error, logged once; the model's timing follows PCLK1 regardless.
-//! - SWRST and clearing PE put the block back at its reset state (PE aside) and release
-//!   the bus (the addressed device sees a stop).
+//! - SWRST puts the block back at its reset state and releases the bus (the addressed
+//!   device sees a stop). Clearing PE clears what RM0090 §27.6 says PE = 0 clears (CR1
+//!   START/ACK/POS/PEC, the SR1 flags, SR2 MSL/TRA) and releases the bus, but keeps the
+//!   configuration (CR2, OAR1/2, CCR, TRISE, FLTR): drivers write it with PE = 0 and
+//!   some (the official firmware's i2c.c) clear PE after every transfer.
 //!
 //! Not modelled (fields declared; a write that changes one warns once):
 //! - Slave mode (own addresses OAR1/OAR2, general call), 10-bit addressing, SMBus, PEC,
 //!   analog/digital noise filters, clock stretching by devices, arbitration with other
 //!   masters, bus errors, the rise time (TRISE), and the SDA/SCL pins
-//!   themselves (the bus is not routed through GPIO). Clearing ADDR needs only the SR2
+//!   themselves (the bus is not routed through GPIO). PE cleared during a transfer
+//!   disables the block at once (the silicon waits for the end of the communication). Clearing ADDR needs only the SR2
 //!   read (the SR1 read before it is not checked); BTF clears on any DR access.
 
 use crate::analog::TimeBase;
@@ -68,6 +72,7 @@ pub const START: u32 = 1 << 8;
 pub const STOP: u32 = 1 << 9;
 pub const ACK: u32 = 1 << 10;
 pub const POS: u32 = 1 << 11;
+pub const PEC: u32 = 1 << 12;
 pub const SWRST: u32 = 1 << 15;
 pub const ITERREN: u32 = 1 << 8;
 pub const ITEVTEN: u32 = 1 << 9;
@@ -453,13 +458,30 @@ impl I2c {
 
     /// Back to the reset state, keeping CR1 as `cr1`; the bus is released.
     fn clear(&mut self, ctx: &mut Ctx, cr1: u32) {
-        self.end_transfer(ctx);
-        self.held = None;
+        self.release(ctx);
         self.regs.reset();
         self.regs.set(CR1, cr1);
+    }
+
+    /// The bus is let go of at once: no condition or byte under way goes on.
+    fn release(&mut self, ctx: &mut Ctx) {
+        self.end_transfer(ctx);
+        self.held = None;
         for t in [TOKEN_START, TOKEN_ADDR, TOKEN_STOP, TOKEN_BYTE] {
             ctx.cancel(t);
         }
+    }
+
+    /// PE cleared: what RM0090 §27.6 says PE = 0 clears (CR1 START, ACK, POS and PEC; every
+    /// SR1 flag; SR2 MSL and TRA) goes, and the bus is released (the addressed device sees
+    /// a stop, so STOP and BUSY go too). The configuration stays: CR2 (FREQ, the interrupt
+    /// and DMA enables), OAR1/OAR2, CCR, TRISE and FLTR, which software writes while PE is
+    /// 0 precisely so that they apply once it is set.
+    fn disable(&mut self, ctx: &mut Ctx, cr1: u32) {
+        self.release(ctx);
+        self.regs.set(CR1, cr1 & !(START | STOP | ACK | POS | PEC));
+        self.regs.set(SR1, 0);
+        self.regs.set(SR2, 0);
     }
 
     /// A byte (address or data) finished: a pending STOP or START happens now.
@@ -646,7 +668,7 @@ impl Device for I2c {
                 if w.new & SWRST != 0 {
                     self.clear(ctx, w.new & SWRST);
                 } else if w.new & PE == 0 {
-                    self.clear(ctx, w.new & !(START | STOP));
+                    self.disable(ctx, w.new);
                 } else {
                     if w.old & PE == 0 {
                         self.check_freq(ctx);
@@ -815,6 +837,38 @@ mod tests {
         b.write32(CR1, SWRST);
         b.write32(CR1, 0);
         assert_eq!(b.read32(0x20), 2);
+    }
+
+    /// PE = 0 clears START/ACK/POS and the status flags but not the configuration: the
+    /// official firmware's i2c.c clears PE after every transfer and sets it again for the
+    /// next, which must still run at the CCR it configured (here 400 kHz, 2.5 us SB).
+    #[test]
+    fn disabling_keeps_the_configuration() {
+        let mut b = bus();
+        b.write32(CCR, (1 << 15) | 35);
+        b.write32(0x20, 13);
+        b.write32(0x08, 1);
+        b.write32(CR2, 42 | ITEVTEN | ITERREN);
+        b.write32(CR1, PE | ACK | POS);
+        b.write32(CR1, PE | ACK | POS | START);
+        b.advance(420);
+        assert_eq!(b.read32(SR1), SB);
+        b.write32(CR1, ACK | POS);
+        assert_eq!(b.read32(CR1), 0, "ACK and POS cleared by PE = 0");
+        assert_eq!((b.read32(SR1), b.read32(SR2)), (0, 0));
+        assert_eq!(b.read32(CR2), 42 | ITEVTEN | ITERREN);
+        assert_eq!(b.read32(CCR), (1 << 15) | 35);
+        assert_eq!(b.read32(0x20), 13);
+        assert_eq!(b.read32(0x08), 1);
+        assert!(!b.irq(31), "SB gone, so the event line falls");
+        b.write32(CR1, PE);
+        assert!(!b.dev.freq_warned, "FREQ kept");
+        b.write32(CR1, PE | START);
+        b.advance(419);
+        assert_eq!(b.read32(SR1), 0);
+        b.advance(1);
+        assert_eq!(b.read32(SR1), SB, "still one 400 kHz SCL period");
+        assert!(b.irq(31), "ITEVTEN kept: SB raises the event interrupt");
     }
 
     use crate::mma7660::{self, Mma7660};

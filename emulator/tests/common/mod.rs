@@ -1,0 +1,121 @@
+//! Helpers shared by the end-to-end test files (`mod common;` in each): where the
+//! repository and the firmware are, running the `pybsim` binary, scratch files, and the
+//! environment variables naming the official firmware. Each test binary compiles its own
+//! copy and uses only some of it, hence `dead_code` is allowed here.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository's top directory (the emulator crate's parent).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the emulator crate is inside the repository")
+        .to_path_buf()
+}
+
+/// pybsim's runtime firmware, `.cache/firmware/firmware.elf`, or None with a note on
+/// stderr when it is not built (the test then passes vacuously; CI builds it first).
+pub fn firmware() -> Option<PathBuf> {
+    let f = repo().join(".cache/firmware/firmware.elf");
+    if f.exists() {
+        Some(f)
+    } else {
+        eprintln!(
+            "note: {} is missing (run scripts/build-firmware.sh); skipping",
+            f.display()
+        );
+        None
+    }
+}
+
+/// [`firmware`] as a yes/no for tests that let `pybsim` find it.
+pub fn have_firmware() -> bool {
+    firmware().is_some()
+}
+
+/// The official v1.25.0 firmware for `board` ("PYBV11", "PYBV10") as the environment
+/// variable `PYBSIM_OFFICIAL_FIRMWARE_<board>` gives it, or None with a note on stderr
+/// when it is not set (the firmware is not part of this repository).
+pub fn official_firmware(board: &str) -> Option<String> {
+    let var = format!("PYBSIM_OFFICIAL_FIRMWARE_{board}");
+    match std::env::var(&var) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            eprintln!("note: {var} is not set; skipping the official {board} firmware test");
+            None
+        }
+    }
+}
+
+/// Runs the `pybsim` binary with `args` and no input.
+pub fn pybsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pybsim"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn pybsim")
+}
+
+/// Runs the `pybsim` binary with `args`, writing `stdin` to its standard input.
+pub fn pybsim_fed(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pybsim"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pybsim");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("stdin written");
+    child.wait_with_output().expect("pybsim ends")
+}
+
+/// Output bytes as text (invalid UTF-8 replaced).
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// This test binary's own directory in the system's temp dir, shared by its tests and
+/// kept between calls: `pybsim-<test file>-<pid>`.
+pub fn shared_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "pybsim-{}-{}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
+
+/// A fresh, empty scratch directory of its own for one test:
+/// `pybsim-<test file>-<pid>-<name>`.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "pybsim-{}-{}-{name}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
+
+/// Writes `data` to `dir/name` and returns its path.
+pub fn write(dir: &Path, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).expect("scratch file");
+    p
+}
+
+/// Writes a script (or any small input file) into [`shared_dir`] and returns its path.
+pub fn script(name: &str, body: &str) -> PathBuf {
+    write(&shared_dir(), name, body)
+}
