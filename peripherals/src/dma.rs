@@ -22,8 +22,9 @@
 //!   item as soon as the stream is enabled, RM0090 §10.3 "Direct mode") and FIFO mode (a
 //!   16-byte FIFO: packing/unpacking when PSIZE != MSIZE; memory-to-peripheral keeps it
 //!   filled, peripheral-to-memory drains it to memory once the FTH threshold is reached and
-//!   flushes it at the end of the transfer). DMDIS is set by hardware in memory-to-memory
-//!   mode.
+//!   flushes it at the end of the transfer). In memory-to-memory mode hardware sets
+//!   DMDIS and clears PFCTRL; CIRC and DBM, not allowed there (§10.3.6), are cleared with
+//!   a guest error and the stream runs once.
 //! - Flags HTIF (half the items moved on the peripheral side), TCIF, TEIF (an access to an
 //!   address nothing answers: the stream is disabled, as on silicon) in LISR/HISR, cleared
 //!   through LIFCR/HIFCR; one interrupt line per stream (DMA1 streams 0-6 on IRQs 11-17,
@@ -487,9 +488,14 @@ impl Dma {
     /// The result of the access [`Dma::access`] returned: the value read (0 for a
     /// write), or an error when nothing answered.
     pub fn done(&mut self, ctx: &mut Ctx, x: usize, result: Result<u32, AccessError>) {
+        // The access may have stopped the stream (a DMA writing its own SxCR, a
+        // flow-controlling peripheral ending the transfer): then its result is dropped.
         let Some(step) = self.st[x].pending.take() else {
             return;
         };
+        if !self.st[x].active {
+            return;
+        }
         let value = match result {
             Ok(v) => v,
             Err(AccessError) => {
@@ -589,6 +595,7 @@ impl Dma {
     /// The stream stops: EN reads 0.
     fn stop(&mut self, ctx: &mut Ctx, x: usize) {
         self.st[x].active = false;
+        self.st[x].pending = None;
         self.st[x].fifo.clear();
         self.update_fs(x);
         self.regs.set_bits(sxcr(x), EN, false);
@@ -631,11 +638,23 @@ impl Dma {
             self.update_irq(ctx, x);
             return;
         }
-        if m2m {
-            // Direct mode is not allowed memory-to-memory: hardware sets DMDIS.
-            self.regs.set_bits(sxfcr(x), DMDIS, true);
-        }
         let mut cr = cr;
+        if m2m {
+            // Direct mode is not allowed memory-to-memory: hardware sets DMDIS; the DMA is
+            // the flow controller: hardware forces PFCTRL to 0 (RM0090 §10.5.5).
+            self.regs.set_bits(sxfcr(x), DMDIS, true);
+            cr &= !PFCTRL;
+            if cr & (CIRC | DBM) != 0 {
+                // RM0090 §10.3.6: circular (and so double-buffer) mode is not allowed
+                // memory-to-memory; the stream runs once.
+                guest_error(
+                    self.name,
+                    ctx.now,
+                    "memory-to-memory stream with CIRC or DBM (not allowed): runs once",
+                );
+                cr &= !(CIRC | DBM);
+            }
+        }
         if cr & PFCTRL != 0 {
             cr &= !CIRC;
             self.regs.set(sxndtr(x), 0xFFFF);
@@ -896,6 +915,112 @@ mod tests {
 
     fn irq(b: &FakeBus<Dma>, n: u8, x: usize) -> bool {
         b.irq(IRQS[n as usize - 1][x])
+    }
+
+    /// Arbitrary register writes, request lines, peripheral ends and accesses performed
+    /// the way the machine does, some of them to the DMA's own registers (a stream that
+    /// disables itself between its access and the answer), some failing: no panic, no
+    /// event storm.
+    #[test]
+    fn arbitrary_programming_never_panics() {
+        use crate::testing::{hammer, Rng};
+        let mut offsets: Vec<u32> = REGS.iter().map(|r| r.offset).collect();
+        offsets.extend([0x0D0, 0x3FC]);
+        let accesses = std::cell::Cell::new(0u32);
+        for seed in 1..=40u64 {
+            let mut b = FakeBus::new(Dma::new(1 + (seed % 2) as u8), PYB);
+            let mut w = World::default();
+            let serve = |b: &mut FakeBus<Dma>, w: &mut World, rng: &mut Rng| {
+                for x in 0..8 {
+                    if b.dev.due() & (1 << x) == 0 {
+                        continue;
+                    }
+                    let Some(a) = b.dev.access(x) else { continue };
+                    accesses.set(accesses.get() + 1);
+                    let addr = match a {
+                        Access::Read { addr, .. } | Access::Write { addr, .. } => addr,
+                    };
+                    let r = if addr & 0xFFFF_F000 == 0x4002_6000 {
+                        // The DMA's own registers (DMA1's base), with their effects.
+                        let off = addr & 0x3FF;
+                        match a {
+                            Access::Read { size, .. } => b
+                                .with(|d, ctx| d.read(ctx, off, size))
+                                .map_err(|_| AccessError),
+                            Access::Write { size, value, .. } => b
+                                .with(|d, ctx| d.write(ctx, off, size, value))
+                                .map(|_| 0)
+                                .map_err(|_| AccessError),
+                        }
+                    } else if rng.below(50) == 0 {
+                        Err(AccessError)
+                    } else {
+                        w.perform(b.now, a).or(Ok(rng.value()))
+                    };
+                    b.with(|d, ctx| d.done(ctx, x, r));
+                }
+            };
+            hammer(&mut b, &offsets, 3000, seed, |b, rng| {
+                let x = rng.below(8) as usize;
+                match rng.below(4) {
+                    0 => {
+                        let (ch, level) = (rng.below(8) as u8, rng.below(2) == 0);
+                        b.with(|d, ctx| d.set_line(ctx, x, ch, level));
+                    }
+                    1 => b.with(|d, ctx| d.peripheral_end(ctx, x)),
+                    2 => {
+                        // Point a stream at its own controller.
+                        let off = [sxpar(x), sxm0ar(x), sxm1ar(x)][rng.below(3) as usize];
+                        let target =
+                            0x4002_6000 + [sxcr(x), LIFCR, sxndtr(x)][rng.below(3) as usize];
+                        b.write32(off, target);
+                    }
+                    _ => {}
+                }
+                serve(b, &mut w, rng);
+            });
+        }
+        assert!(
+            accesses.get() > 1000,
+            "the hammer moved data: {}",
+            accesses.get()
+        );
+    }
+
+    /// A stream whose access disables it (a DMA writing its own SxCR, RM0090 §10.3.17
+    /// "stream disabled by software") drops the result of that access; no panic.
+    #[test]
+    fn a_stream_disabled_during_its_own_access_drops_the_result() {
+        let mut w = World::default();
+        w.mem.insert(0x2000_0000, 0x5A);
+        let cr = (7 << 25) | MINC | DIR_M2P | TCIE | EN;
+        let mut b = setup(1, 5, cr, 4, 0x4000_7408, 0x2000_0000, 0x21);
+        run(&mut b, &mut w, 100);
+        b.with(|d, ctx| d.set_line(ctx, 5, 7, true));
+        b.advance(12);
+        let a = b.dev.access(5).expect("the preloaded item goes out");
+        assert!(matches!(a, Access::Write { value: 0x5A, .. }));
+        // Performing it disables the stream before the answer comes.
+        b.write32(sxcr(5), cr & !EN);
+        b.with(|d, ctx| d.done(ctx, 5, Ok(0)));
+        assert_eq!(b.read32(sxcr(5)) & EN, 0);
+        assert_eq!(b.read32(sxndtr(5)), 4, "the dropped item is not counted");
+        assert_eq!(b.dev.flags(5), TCIF);
+    }
+
+    /// RM0090 §10.5.5: PFCTRL is forced to 0 memory-to-memory (the DMA controls the
+    /// flow); §10.3.6: no circular mode memory-to-memory (the stream runs once).
+    #[test]
+    fn memory_to_memory_forces_dma_flow_control_and_runs_once() {
+        let mut w = World::default();
+        let cr = PINC | MINC | DIR_M2M | PFCTRL | CIRC | TCIE | EN;
+        let mut b = setup(2, 1, cr, 3, 0x2000_0000, 0x2000_0100, 0x21);
+        assert_eq!(b.read32(sxcr(1)) & (PFCTRL | CIRC), 0);
+        assert_eq!(b.read32(sxndtr(1)), 3, "NDTR is not forced to 0xFFFF");
+        run(&mut b, &mut w, 10_000);
+        assert_eq!(b.read32(sxndtr(1)), 0);
+        assert_eq!(b.read32(sxcr(1)) & EN, 0, "stopped after one pass");
+        assert_eq!(w.mem.len(), 3);
     }
 
     #[test]

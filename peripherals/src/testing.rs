@@ -80,7 +80,11 @@ impl<D: Device> FakeBus<D> {
     }
 
     /// Advances virtual time to `t`, firing every event due on the way, in order.
+    /// Panics when the model keeps scheduling events without time moving on (a hang in
+    /// the machine).
     pub fn advance_to(&mut self, t: u64) {
+        let mut fired_here = 0u32;
+        let mut last = self.now;
         loop {
             let next = self
                 .pending
@@ -90,6 +94,16 @@ impl<D: Device> FakeBus<D> {
                 .min_by_key(|p| (p.0, p.1));
             let Some(p) = next else { break };
             self.pending.retain(|q| q.1 != p.1);
+            if p.0 > last {
+                last = p.0;
+                fired_here = 0;
+            }
+            fired_here += 1;
+            assert!(
+                fired_here < 100_000,
+                "{}: events keep firing at cycle {last} without time moving on",
+                self.dev.name()
+            );
             self.now = self.now.max(p.0);
             self.with(|d, ctx| d.event(ctx, p.2));
         }
@@ -112,5 +126,84 @@ impl<D: Device> FakeBus<D> {
     /// Effects logged so far, then cleared.
     pub fn take_log(&mut self) -> Vec<(u64, Effect)> {
         std::mem::take(&mut self.log)
+    }
+}
+
+/// A small deterministic generator (xorshift64*) for tests that hammer a model with
+/// arbitrary register values: the same seed gives the same run.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// A register value: random, all ones, zero, one bit or a small number.
+    pub fn value(&mut self) -> u32 {
+        match self.below(6) {
+            0 => 0,
+            1 => u32::MAX,
+            2 => 1 << self.below(32),
+            3 => self.below(16) as u32,
+            _ => self.next() as u32,
+        }
+    }
+
+    pub fn size(&mut self) -> Size {
+        [Size::Word, Size::Word, Size::Half, Size::Byte][self.below(4) as usize]
+    }
+}
+
+/// Hammers the model on `bus` with `steps` arbitrary accesses to the registers at
+/// `offsets` (any width, any lane, arbitrary values; bus errors are fine), interleaved
+/// with time advances that fire its events and with `extra`, which pokes the model's own
+/// inputs. The test fails if the model panics (overflow, index, unwrap) or keeps firing
+/// events without time moving on.
+pub fn hammer<D: Device>(
+    bus: &mut FakeBus<D>,
+    offsets: &[u32],
+    steps: usize,
+    seed: u64,
+    mut extra: impl FnMut(&mut FakeBus<D>, &mut Rng),
+) {
+    let mut rng = Rng::new(seed);
+    for _ in 0..steps {
+        match rng.below(8) {
+            0..=2 => {
+                let off = offsets[rng.below(offsets.len() as u64) as usize];
+                let size = rng.size();
+                let off = off + (rng.below(4) as u32 & !(size.bytes() - 1));
+                let v = rng.value();
+                let _ = bus.with(|d, ctx| d.write(ctx, off, size, v));
+            }
+            3 | 4 => {
+                let off = offsets[rng.below(offsets.len() as u64) as usize];
+                let _ = bus.with(|d, ctx| d.read(ctx, off, Size::Word));
+            }
+            5 => {
+                let dt = [0, 1, 10, 1_000, 100_000][rng.below(5) as usize];
+                bus.advance(dt);
+            }
+            6 => {
+                if let Some(t) = bus.next_deadline() {
+                    if t <= bus.now + 10_000_000 {
+                        bus.advance_to(t.max(bus.now));
+                    }
+                }
+            }
+            _ => extra(bus, &mut rng),
+        }
     }
 }
