@@ -52,7 +52,7 @@ pub fn signals(board: &Board, events: &[Event]) -> ([Option<Signal>; 16], Option
                     let points = times
                         .iter()
                         .zip(volts)
-                        .map(|(t, v)| (t0 + t.to_nanos(STIMULI_HZ), v.0))
+                        .map(|(t, v)| (t0.saturating_add(t.to_nanos(STIMULI_HZ)), v.0))
                         .collect();
                     let interp = match interp {
                         StimInterp::Linear => Interp::Linear,
@@ -136,5 +136,25 @@ mod tests {
             "flat until set"
         );
         assert_eq!((x.at(5_000_000), z.at(5_000_000)), (500_000, -1_000_000));
+    }
+
+    /// A waveform that starts near the end of time: its point times saturate instead of
+    /// overflowing, and the signal still answers.
+    #[test]
+    fn a_waveform_at_the_end_of_time_does_not_overflow() {
+        let board = Board::builtin("pybv11").unwrap();
+        let text = r#"Stimuli(events: [
+            Waveform(at: "18446744073709551000ns", pin: "X19",
+                     times: ["0ns", "1us", "2us"], volts: [1.0, 2.0, 3.0]),
+        ])"#;
+        let st = pybsim_boards::Stimuli::parse(text, "t.ron", &board).unwrap();
+        let (pins, _) = signals(&board, &st.events);
+        let s = pins[10].as_ref().unwrap();
+        assert_eq!(s.at(0), 0);
+        assert_eq!(
+            s.at(u64::MAX),
+            2_000_000,
+            "the saturated points collapse to one"
+        );
     }
 }

@@ -303,7 +303,7 @@ impl Adc {
 
     /// The 12-bit code channel `ch` converts to at virtual time `ns`.
     fn sample12(&self, ch: u8, ns: u64) -> u32 {
-        (self.input_uv(ch, ns) * 4096 / VREF_UV).clamp(0, 4095) as u32
+        (self.input_uv(ch, ns) as i128 * 4096 / VREF_UV as i128).clamp(0, 4095) as u32
     }
 
     /// ADCCLK in Hz: PCLK2 / 2, 4, 6 or 8.
@@ -817,5 +817,41 @@ mod tests {
             "busy: a trigger during a conversion is ignored"
         );
         assert_eq!(Trigger::Exti11.extsel(), Some(15));
+    }
+
+    /// Arbitrary register writes (channels above 18, every sample time, resolution and
+    /// sequence length, every EXTSEL), triggers, DMA completions and extreme input
+    /// signals: no panic, no event storm.
+    #[test]
+    fn arbitrary_programming_never_panics() {
+        use crate::analog::Interp;
+        let offsets: Vec<u32> = REGS.iter().map(|r| r.offset).chain([0x3FC]).collect();
+        for seed in 1..=30 {
+            let mut b = bus();
+            let mut s = Signal::constant(i64::MAX);
+            s.table(
+                vec![(0, i64::MIN), (5, i64::MAX), (5, 0), (3, 7)],
+                Interp::Linear,
+            );
+            b.dev.set_signal(0, s);
+            b.dev.set_signal(1, Signal::constant(i64::MIN));
+            crate::testing::hammer(&mut b, &offsets, 3000, seed, |b, rng| match rng.below(3) {
+                0 => {
+                    let tim = rng.below(10) as u8;
+                    b.with(|d, ctx| d.timer_trgo(ctx, tim));
+                }
+                1 => {
+                    let t = Trigger::TimCc {
+                        tim: rng.below(9) as u8,
+                        ch: rng.below(5) as u8,
+                    };
+                    b.with(|d, ctx| d.external_trigger(ctx, t));
+                }
+                _ => {
+                    let n = rng.below(5) as u8;
+                    b.with(|d, ctx| d.dma_transfer_complete(ctx, n));
+                }
+            });
+        }
     }
 }

@@ -65,8 +65,17 @@ impl Signal {
 
     /// From the first point on, the value follows the table `points` ((time ns, value),
     /// strictly increasing times), read with `interp`; after the last point it holds the
-    /// last value. An empty table adds nothing.
-    pub fn table(&mut self, points: Vec<(u64, i64)>, interp: Interp) {
+    /// last value. An empty table adds nothing; a point whose time does not come after
+    /// the one kept before it is dropped (callers check their input and say so).
+    pub fn table(&mut self, mut points: Vec<(u64, i64)>, interp: Interp) {
+        let mut last = None;
+        points.retain(|&(t, _)| {
+            let keep = last.is_none_or(|l| t > l);
+            if keep {
+                last = Some(t);
+            }
+            keep
+        });
         if let Some(&(start, _)) = points.first() {
             self.insert(start, Piece::Table { points, interp });
         }
@@ -85,8 +94,9 @@ impl Signal {
                 let (t0, v0) = points[j - 1];
                 match (interp, points.get(j)) {
                     (Interp::Linear, Some(&(t1, v1))) => {
-                        let dv = (v1 - v0) as i128 * (t_ns - t0) as i128 / (t1 - t0) as i128;
-                        v0 + dv as i64
+                        let dv =
+                            (v1 as i128 - v0 as i128) * (t_ns - t0) as i128 / (t1 - t0) as i128;
+                        (v0 as i128 + dv) as i64
                     }
                     _ => v0,
                 }
@@ -156,6 +166,24 @@ mod tests {
         // Equal starts: the later one wins.
         h.set(10, 5);
         assert_eq!(h.at(10), 5);
+    }
+
+    /// Points out of order or at equal times are dropped (no division by zero, no
+    /// underflow); extreme values interpolate without overflow.
+    #[test]
+    fn tables_with_bad_points_and_extreme_values() {
+        let mut s = Signal::default();
+        s.table(
+            vec![(10, i64::MIN), (20, i64::MAX), (20, 0), (15, 3), (30, 0)],
+            Interp::Linear,
+        );
+        assert_eq!(s.at(10), i64::MIN);
+        assert_eq!(s.at(20), i64::MAX);
+        assert_eq!(s.at(25), i64::MAX - i64::MAX / 2);
+        assert_eq!(s.at(15), -1, "halfway from MIN to MAX");
+        for t in 0..40 {
+            s.at(t);
+        }
     }
 
     #[test]

@@ -647,4 +647,22 @@ mod tests {
         b.write32(CR, (EN1 | TEN1) << 16 | (3 << 19));
         assert_eq!(requests(&mut b), vec![(120, 2, false)]);
     }
+
+    /// Arbitrary register writes (reserved TSEL/WAVE, any MAMP), triggers from every
+    /// timer and time advances: no panic, no event storm.
+    #[test]
+    fn arbitrary_programming_never_panics() {
+        let offsets: Vec<u32> = REGS.iter().map(|r| r.offset).chain([0x38, 0x3FC]).collect();
+        for seed in 1..=30 {
+            let mut b = dac();
+            crate::testing::hammer(&mut b, &offsets, 3000, seed, |b, rng| {
+                let tim = rng.below(16) as u8;
+                let at = b.now;
+                b.with(|d, ctx| d.timer_trgo(ctx, tim, at));
+            });
+            for ch in 1..=2 {
+                assert!(b.dev.output(ch) <= 0xFFF);
+            }
+        }
+    }
 }

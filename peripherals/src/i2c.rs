@@ -1157,4 +1157,31 @@ mod tests {
         b.write32(CR1, PE);
         assert!(b.dev.freq_warned, "16 MHz is not");
     }
+
+    /// Arbitrary register writes (CCR 0, any FREQ, START/STOP/PE/SWRST at any moment)
+    /// with the accelerometer on the bus, switched on and off, and DMA EOT_1 signals: no
+    /// panic, no event storm.
+    #[test]
+    fn arbitrary_programming_never_panics() {
+        let offsets: Vec<u32> = REGS.iter().map(|r| r.offset).chain([0x28, 0x3FC]).collect();
+        for seed in 1..=30 {
+            let mut b = bus();
+            b.dev.attach(0x4C, Box::new(crate::mma7660::Mma7660::new()));
+            crate::testing::hammer(&mut b, &offsets, 3000, seed, |b, rng| {
+                match rng.below(4) {
+                    0 => {
+                        let on = rng.below(2) == 0;
+                        b.with(|d, ctx| d.set_device_power(ctx, 0x4C, on));
+                    }
+                    1 => b.with(|d, ctx| d.dma_eot_1(ctx)),
+                    // The accelerometer's address, so that transfers reach it.
+                    2 => b.write32(DR, [0x98, 0x99][rng.below(2) as usize]),
+                    _ => {
+                        let v = rng.value();
+                        b.write32(CR1, PE | (v & (START | STOP | ACK | POS)));
+                    }
+                }
+            });
+        }
+    }
 }

@@ -76,6 +76,7 @@ impl Default for Mma7660 {
 /// The 6-bit count for an acceleration in µg: 64 counts per 3 g, rounded to nearest,
 /// saturating at -32 and +31.
 pub fn counts(ug: i64) -> i32 {
+    let ug = ug as i128;
     let c = (ug * 64 + ug.signum() * 1_500_000) / 3_000_000;
     c.clamp(-32, 31) as i32
 }
@@ -323,5 +324,13 @@ mod tests {
         // Standby keeps the last sample (x is back to 0 g from 150 ms).
         write(&mut m, 100 * MS, &[MODE, 0]);
         assert_eq!(read(&mut m, 500 * MS, XOUT, 1), vec![0x2B]);
+    }
+
+    #[test]
+    fn counts_saturate_for_any_input() {
+        assert_eq!(counts(i64::MAX), 31);
+        assert_eq!(counts(i64::MIN), -32);
+        assert_eq!(counts(1_000_000), 21);
+        assert_eq!(counts(-1_000_000), -21);
     }
 }

@@ -746,4 +746,24 @@ mod tests {
         b.write32(CR1, SSM | SSI | SPE);
         assert_eq!(b.with(|d, ctx| d.slave_frame(ctx, 1, 8, 200)), None);
     }
+
+    /// Arbitrary register writes (every BR, DFF, MSTR/SSM/SSI combination), frames as a
+    /// slave of either length and incoming words: no panic, no event storm.
+    #[test]
+    fn arbitrary_programming_never_panics() {
+        let offsets: Vec<u32> = REGS.iter().map(|r| r.offset).chain([0x24, 0x3FC]).collect();
+        for seed in 1..=30 {
+            let mut b = bus(1 + (seed % 3) as u8);
+            crate::testing::hammer(&mut b, &offsets, 3000, seed, |b, rng| {
+                let word = rng.next() as u16;
+                if rng.below(2) == 0 {
+                    b.dev.set_incoming(word);
+                } else {
+                    let bits = [8, 16, 0, 7][rng.below(4) as usize];
+                    let end = b.now + rng.below(1000);
+                    b.with(|d, ctx| d.slave_frame(ctx, word, bits, end));
+                }
+            });
+        }
+    }
 }
