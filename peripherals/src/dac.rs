@@ -12,9 +12,11 @@
 //!   (SWTRIGR, reads 0). A channel with ENx = 0 ignores triggers.
 //! - DMA (§14.3, "DMA request"): an external trigger with DMAENx raises the request
 //!   [`DmaSignal::Dac`]; a write to the channel's holding register acknowledges it (the
-//!   request falls). A trigger while the request is still pending sets DMAUDRx in SR (no
-//!   new request); DMAUDRIEx puts it on IRQ 54 (TIM6_DAC, shared with TIM6; the machine ORs
-//!   the sources).
+//!   request falls). A trigger while the request is still pending sets DMAUDRx in SR: the
+//!   pending request is dropped and, until software clears DMAUDRx, triggers raise no
+//!   request (§14.3.8: "DMA data transfers are then disabled and no further DMA request
+//!   is treated"; the channel goes on converting its holding value). DMAUDRIEx puts it on
+//!   IRQ 54 (TIM6_DAC, shared with TIM6; the machine ORs the sources).
 //! - Wave generation on each trigger (TENx = 1): triangle (WAVEx = 1x, §14.3 "Triangle-wave
 //!   generation": a counter from 0 up to the MAMPx amplitude 2^(MAMPx+1) - 1 and back down,
 //!   added to the holding value) and noise (WAVEx = 01, §14.3 "Noise generation": a 12-bit
@@ -254,9 +256,12 @@ impl Dac {
         let value = self.dhr[i].wrapping_add(self.wave_step(i)) & 0xFFF;
         self.schedule_load(ctx, i, when, value);
         if external && cr & DMAEN1 != 0 {
-            if self.req[i] {
+            if self.regs.get(SR) & (DMAUDR1 << (16 * i)) != 0 {
+                // After an underrun no DMA request is treated until DMAUDRx is cleared.
+            } else if self.req[i] {
                 tracing::debug!(target: T, t = at, ch = i + 1, "DMA underrun");
                 self.regs.set_bits(SR, DMAUDR1 << (16 * i), true);
+                self.drop_request(ctx, i);
                 self.update_irq(ctx);
             } else {
                 self.req[i] = true;
@@ -640,10 +645,16 @@ mod tests {
         b.with(|d, ctx| d.timer_trgo(ctx, 5, 200));
         assert_eq!(b.read32(SR), DMAUDR1 << 16);
         assert!(b.irq(IRQ));
+        // RM0090 §14.3.8: DMA transfers stop: the pending request falls and later
+        // triggers raise none while DMAUDR2 is set.
+        assert_eq!(requests(&mut b), vec![(120, 2, false)]);
+        b.with(|d, ctx| d.timer_trgo(ctx, 5, 300));
         assert!(requests(&mut b).is_empty());
         b.write32(SR, DMAUDR1 << 16);
         assert!(!b.irq(IRQ));
-        // Clearing DMAEN drops the request.
+        // Cleared: the next trigger asks again; clearing DMAEN drops the request.
+        b.with(|d, ctx| d.timer_trgo(ctx, 5, 400));
+        assert_eq!(requests(&mut b), vec![(120, 2, true)]);
         b.write32(CR, (EN1 | TEN1) << 16 | (3 << 19));
         assert_eq!(requests(&mut b), vec![(120, 2, false)]);
     }
