@@ -755,7 +755,7 @@ mod tests {
         for seed in 1..=30 {
             let mut b = bus(1 + (seed % 3) as u8);
             crate::testing::hammer(&mut b, &offsets, 3000, seed, |b, rng| {
-                let word = rng.next() as u16;
+                let word = rng.next_u64() as u16;
                 if rng.below(2) == 0 {
                     b.dev.set_incoming(word);
                 } else {

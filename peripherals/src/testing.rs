@@ -138,7 +138,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -147,7 +147,7 @@ impl Rng {
 
     /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     /// A register value: random, all ones, zero, one bit or a small number.
@@ -157,7 +157,7 @@ impl Rng {
             1 => u32::MAX,
             2 => 1 << self.below(32),
             3 => self.below(16) as u32,
-            _ => self.next() as u32,
+            _ => self.next_u64() as u32,
         }
     }
 
