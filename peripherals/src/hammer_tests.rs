@@ -2,7 +2,7 @@
 //! FS, SDIO with an SD card, RTC, the timers, the watchdogs and RNG: none may panic (debug
 //! builds check arithmetic overflow) or fire an unbounded number of events at one time.
 
-use crate::device::{Clocks, Device};
+use crate::device::Clocks;
 use crate::otg_fs::{self, OtgFs};
 use crate::sdcard::SdCard;
 use crate::sdio::Sdio;
@@ -45,15 +45,15 @@ fn otg_fs_survives_arbitrary_registers_and_bus_traffic() {
             let addr = h.pick(&[0u8, 1, 2, 0x7F]);
             let ep = h.below(17) as usize;
             let len = h.pick(&[0usize, 1, 8, 63, 64, 65, 1023, 2048]);
-            let data: Vec<u8> = (0..len).map(|_| h.next() as u8).collect();
+            let data: Vec<u8> = (0..len).map(|_| h.next_u64() as u8).collect();
             b.with(|d, ctx| match h.below(8) {
                 0 => d.set_vbus(ctx, h.below(2) == 0),
                 1 => d.bus_reset(ctx),
                 2 => d.bus_reset_end(ctx),
-                3 => d.sof(ctx, h.next() as u16),
+                3 => d.sof(ctx, h.next_u64() as u16),
                 4 => {
                     let mut s = [0u8; 8];
-                    s.iter_mut().for_each(|x| *x = h.next() as u8);
+                    s.iter_mut().for_each(|x| *x = h.next_u64() as u8);
                     let _ = d.setup(ctx, addr, ep, s);
                 }
                 5 => {

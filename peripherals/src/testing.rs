@@ -155,7 +155,7 @@ impl Hammer {
         Hammer(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -166,7 +166,7 @@ impl Hammer {
 
     /// A number below `n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     /// A register value with the extremes over-represented: 0, all ones, a single bit,
@@ -177,7 +177,7 @@ impl Hammer {
             1 => u32::MAX,
             2 => 1 << self.below(32),
             3 => self.below(16) as u32,
-            _ => self.next() as u32,
+            _ => self.next_u64() as u32,
         }
     }
 
