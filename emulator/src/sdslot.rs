@@ -27,6 +27,15 @@ pub fn insert(machine: &mut Machine, board: &Board, path: &Path) -> Result<(), S
         path: path.to_path_buf(),
         msg,
     };
+    // Ask the size first: a file too big for any card is refused before it is read
+    // into memory (SdCard::new says why).
+    let size = std::fs::metadata(path)
+        .map_err(|e| err(format!("cannot read the image: {e}")))?
+        .len();
+    if size > pybsim_peripherals::sdcard::MAX_BYTES {
+        let e = pybsim_peripherals::sdcard::SdCardError::TooBig(size);
+        return Err(err(format!("{e}")));
+    }
     let image = std::fs::read(path).map_err(|e| err(format!("cannot read the image: {e}")))?;
     let card = SdCard::new(image).map_err(|e| err(format!("{e}")))?;
     tracing::info!(

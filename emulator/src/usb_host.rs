@@ -206,7 +206,19 @@ pub fn parse_config(d: &[u8]) -> Result<ConfigInfo, String> {
             5 if len >= 7 => {
                 if let Some((iface, 0x0A, _)) = cur {
                     let mps = u16::from_le_bytes([desc[4], desc[5]]) as usize & 0x7FF;
-                    data_eps.push((iface, desc[2], mps, desc[3] & 3));
+                    if desc[2] & 0xF == 0 || mps == 0 {
+                        // USB 2.0 §9.6.6: endpoint 0 has no descriptor, and a packet
+                        // size of 0 moves nothing; hosts skip such endpoints.
+                        tracing::warn!(
+                            target: T,
+                            "endpoint descriptor at offset {off}: address {:#04x}, wMaxPacketSize {mps}: skipped",
+                            desc[2]
+                        );
+                    } else {
+                        // Full-speed bulk packets are at most 64 bytes (§5.8.3); hosts
+                        // use 64 for a larger value.
+                        data_eps.push((iface, desc[2], mps.min(64), desc[3] & 3));
+                    }
                 }
             }
             _ => {}
@@ -955,6 +967,59 @@ mod tests {
                 out_mps: 64
             })
         );
+    }
+
+    /// Endpoint 0 or wMaxPacketSize 0 is skipped (a zero-length bulk OUT never drains
+    /// the console input); a bulk size above 64 is used as 64 (it never fitted a frame).
+    #[test]
+    fn unusable_endpoints_are_skipped_or_clamped() {
+        let mut d = composite();
+        let n = d.len();
+        d[n - 14 + 4] = 0; // bulk OUT 0x03: wMaxPacketSize 0
+        assert_eq!(parse_config(&d).unwrap().cdc, None);
+        let mut d = composite();
+        d[n - 14 + 2] = 0x00; // bulk OUT at endpoint 0
+        assert_eq!(parse_config(&d).unwrap().cdc, None);
+        let mut d = composite();
+        d[n - 7 + 5] = 2; // bulk IN 0x83: 512 + 64 bytes
+        let cdc = parse_config(&d).unwrap().cdc.unwrap();
+        assert_eq!((cdc.in_mps, cdc.out_mps), (64, 64));
+    }
+
+    /// Arbitrary descriptor bytes (truncated, zero or huge lengths, random types) give
+    /// a result or an error, never a panic or a loop.
+    #[test]
+    fn arbitrary_descriptor_bytes_never_panic() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let base = composite();
+        for _ in 0..20_000 {
+            let mut d = if next() % 2 == 0 {
+                base.clone()
+            } else {
+                (0..next() % 80).map(|_| next() as u8).collect()
+            };
+            for _ in 0..next() % 6 {
+                if !d.is_empty() {
+                    let i = (next() % d.len() as u64) as usize;
+                    d[i] = next() as u8;
+                }
+            }
+            if next() % 4 == 0 {
+                d.truncate((next() % 70) as usize);
+            }
+            if let Ok(info) = parse_config(&d) {
+                if let Some(c) = info.cdc {
+                    assert!(c.ep_in != 0 && c.ep_out != 0);
+                    assert!((1..=64).contains(&c.in_mps) && (1..=64).contains(&c.out_mps));
+                }
+            }
+        }
     }
 
     #[test]

@@ -136,7 +136,18 @@ fn bad_sd_images_are_named() {
     let s = write(&d, "t.py", b"print(1)\n");
     let odd = write(&d, "odd.img", &[0u8; 1000]);
     let empty = write(&d, "empty.img", b"");
+    // 33 GiB, sparse: refused from its size, before anything is read into memory.
+    let huge = d.join("huge.img");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(33 << 30))
+        .unwrap();
+    let huge = huge.to_string_lossy().into_owned();
     for (img, code, msg) in [
+        (
+            huge.as_str(),
+            65,
+            "the image is 35433480192 bytes; SDHC cards hold at most 32 GiB",
+        ),
         (
             odd.as_str(),
             65,

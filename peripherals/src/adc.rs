@@ -835,7 +835,7 @@ mod tests {
             );
             b.dev.set_signal(0, s);
             b.dev.set_signal(1, Signal::constant(i64::MIN));
-            crate::testing::hammer(&mut b, &offsets, 3000, seed, |b, rng| match rng.below(3) {
+            crate::testing::hammer(&mut b, seed, 3000, &offsets, |b, rng| match rng.below(3) {
                 0 => {
                     let tim = rng.below(10) as u8;
                     b.with(|d, ctx| d.timer_trgo(ctx, tim));

@@ -666,7 +666,7 @@ mod tests {
         let offsets: Vec<u32> = REGS.iter().map(|r| r.offset).chain([0x38, 0x3FC]).collect();
         for seed in 1..=30 {
             let mut b = dac();
-            crate::testing::hammer(&mut b, &offsets, 3000, seed, |b, rng| {
+            crate::testing::hammer(&mut b, seed, 3000, &offsets, |b, rng| {
                 let tim = rng.below(16) as u8;
                 let at = b.now;
                 b.with(|d, ctx| d.timer_trgo(ctx, tim, at));

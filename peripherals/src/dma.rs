@@ -923,7 +923,7 @@ mod tests {
     /// event storm.
     #[test]
     fn arbitrary_programming_never_panics() {
-        use crate::testing::{hammer, Rng};
+        use crate::testing::{hammer, Hammer as Rng};
         let mut offsets: Vec<u32> = REGS.iter().map(|r| r.offset).collect();
         offsets.extend([0x0D0, 0x3FC]);
         let accesses = std::cell::Cell::new(0u32);
@@ -960,7 +960,7 @@ mod tests {
                     b.with(|d, ctx| d.done(ctx, x, r));
                 }
             };
-            hammer(&mut b, &offsets, 3000, seed, |b, rng| {
+            hammer(&mut b, seed, 3000, &offsets, |b, rng| {
                 let x = rng.below(8) as usize;
                 match rng.below(4) {
                     0 => {

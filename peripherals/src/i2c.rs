@@ -1167,7 +1167,7 @@ mod tests {
         for seed in 1..=30 {
             let mut b = bus();
             b.dev.attach(0x4C, Box::new(crate::mma7660::Mma7660::new()));
-            crate::testing::hammer(&mut b, &offsets, 3000, seed, |b, rng| {
+            crate::testing::hammer(&mut b, seed, 3000, &offsets, |b, rng| {
                 match rng.below(4) {
                     0 => {
                         let on = rng.below(2) == 0;

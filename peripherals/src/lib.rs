@@ -38,4 +38,7 @@ pub mod timer;
 pub mod usart;
 pub mod wwdg;
 
+#[cfg(test)]
+mod hammer_tests;
+
 pub use device::{BusError, Clocks, Ctx, Device, Effect, Size};

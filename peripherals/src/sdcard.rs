@@ -48,6 +48,8 @@ pub const INIT_US: u64 = 10_000;
 pub const RCA: u16 = 0xB368;
 /// Bytes in a block of an SDHC card (and the largest SDSC block length).
 pub const BLOCK: usize = 512;
+/// The largest image a card can hold (SDHC: 32 GiB).
+pub const MAX_BYTES: u64 = 32 << 30;
 
 /// Card status bits (§4.10.1).
 pub mod status {
@@ -124,7 +126,7 @@ pub enum SdCardError {
     #[error("the image is {0} bytes, not a whole number of 512-byte blocks")]
     NotBlocks(usize),
     #[error("the image is {0} bytes; SDHC cards hold at most 32 GiB")]
-    TooBig(usize),
+    TooBig(u64),
 }
 
 /// What the card is sending or receiving on its data lines.
@@ -178,8 +180,8 @@ impl SdCard {
         if !len.is_multiple_of(BLOCK) {
             return Err(SdCardError::NotBlocks(len));
         }
-        if len as u64 > 32 << 30 {
-            return Err(SdCardError::TooBig(len));
+        if len as u64 > MAX_BYTES {
+            return Err(SdCardError::TooBig(len as u64));
         }
         let sdhc = len.is_multiple_of(512 << 10) || len > 1 << 30;
         Ok(SdCard {

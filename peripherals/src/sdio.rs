@@ -636,7 +636,8 @@ impl Sdio {
         if self.dpsm != (Dpsm::Tx { sending: false }) || self.fifo.is_empty() || self.dcount == 0 {
             return;
         }
-        let want = self.block_size.min(self.dcount) as usize;
+        // The block's size counts the bytes already sent of it (DCOUNT no longer does).
+        let want = self.block_size.min(self.dcount + self.block.len() as u32) as usize;
         let start = if self.block.is_empty() { 2 + 1 } else { 0 };
         let n = 4.min(want - self.block.len());
         if self.after(ctx, TOKEN_WORD, start + self.data_clocks(n)) {
@@ -1163,6 +1164,27 @@ mod tests {
         assert!(card.dirty());
         assert_eq!(card.image()[9 * 512 + 4 * 100], 100);
         assert_eq!(card.state(), sdcard::State::Tran);
+    }
+
+    /// With flow control a block paused for data resumes at its own size: a 12-byte
+    /// write fed one word at a time (this underflowed when the third word came).
+    #[test]
+    fn flow_controlled_write_resumes_mid_block() {
+        let mut b = host(Some(vec![0; 1 << 20]));
+        init(&mut b);
+        b.write32(DTIMER, 100_000);
+        b.write32(DLEN, 12);
+        assert_eq!(cmd(&mut b, 24, 9, SHORT), sta::CMDREND);
+        b.write32(ICR, sta::STATIC);
+        b.write32(DCTRL, DTEN | 9 << 4);
+        for i in 0..3 {
+            b.write32(FIFO, 0x1111_1111 * (i + 1));
+            b.advance(200 * FAST);
+            assert_eq!(b.read32(DCOUNT), 12 - 4 * (i + 1));
+        }
+        b.advance(10_000 * FAST);
+        // The card wants 512-byte blocks: it refuses a 12-byte one.
+        assert_eq!(b.read32(STA) & sta::STATIC, sta::DCRCFAIL);
     }
 
     #[test]

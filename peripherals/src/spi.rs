@@ -754,7 +754,7 @@ mod tests {
         let offsets: Vec<u32> = REGS.iter().map(|r| r.offset).chain([0x24, 0x3FC]).collect();
         for seed in 1..=30 {
             let mut b = bus(1 + (seed % 3) as u8);
-            crate::testing::hammer(&mut b, &offsets, 3000, seed, |b, rng| {
+            crate::testing::hammer(&mut b, seed, 3000, &offsets, |b, rng| {
                 let word = rng.next_u64() as u16;
                 if rng.below(2) == 0 {
                     b.dev.set_incoming(word);

@@ -129,28 +129,62 @@ impl<D: Device> FakeBus<D> {
     }
 }
 
-/// A small deterministic generator (xorshift64*) for tests that hammer a model with
-/// arbitrary register values: the same seed gives the same run.
-pub struct Rng(u64);
+impl<D: Device> FakeBus<D> {
+    /// Advances virtual time towards `t` like [`FakeBus::advance_to`], but fires at most
+    /// `limit` events (stopping short of `t` when it reaches that). Returns the longest
+    /// run of events fired at one instant: a model that keeps rescheduling itself at
+    /// the same time shows up as a long run.
+    pub fn advance_bounded(&mut self, t: u64, limit: usize) -> usize {
+        let (mut fired, mut run, mut longest, mut at) = (0, 0, 0, None);
+        while fired < limit {
+            let next = self
+                .pending
+                .iter()
+                .copied()
+                .filter(|p| p.0 <= t)
+                .min_by_key(|p| (p.0, p.1));
+            let Some(p) = next else { break };
+            self.pending.retain(|q| q.1 != p.1);
+            self.now = self.now.max(p.0);
+            run = if at == Some(self.now) { run + 1 } else { 1 };
+            at = Some(self.now);
+            longest = longest.max(run);
+            self.with(|d, ctx| d.event(ctx, p.2));
+            fired += 1;
+        }
+        if fired < limit {
+            self.now = self.now.max(t);
+        }
+        longest
+    }
+}
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
+/// A small deterministic generator for tests that hammer a model with arbitrary input
+/// (xorshift64*; no host randomness).
+#[derive(Debug, Clone)]
+pub struct Hammer(u64);
+
+impl Hammer {
+    pub fn new(seed: u64) -> Hammer {
+        Hammer(seed.max(1))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// A number in `0..n` (`n` > 0).
+    /// A number below `n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
 
-    /// A register value: random, all ones, zero, one bit or a small number.
+    /// A register value with the extremes over-represented: 0, all ones, a single bit,
+    /// a small number or anything.
     pub fn value(&mut self) -> u32 {
         match self.below(6) {
             0 => 0,
@@ -161,49 +195,73 @@ impl Rng {
         }
     }
 
-    pub fn size(&mut self) -> Size {
-        [Size::Word, Size::Word, Size::Half, Size::Byte][self.below(4) as usize]
+    /// One of `items`.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
     }
 }
 
-/// Hammers the model on `bus` with `steps` arbitrary accesses to the registers at
-/// `offsets` (any width, any lane, arbitrary values; bus errors are fine), interleaved
-/// with time advances that fire its events and with `extra`, which pokes the model's own
-/// inputs. The test fails if the model panics (overflow, index, unwrap) or keeps firing
-/// events without time moving on.
+/// Hammers `bus` with `steps` arbitrary accesses (reads and writes of every width at
+/// `offsets`, plus `extra` operations the caller adds) and time steps, checking that no
+/// single time step fires an unbounded number of events. Panics (the test fails) if
+/// the model panics or loops.
 pub fn hammer<D: Device>(
     bus: &mut FakeBus<D>,
-    offsets: &[u32],
-    steps: usize,
     seed: u64,
-    mut extra: impl FnMut(&mut FakeBus<D>, &mut Rng),
+    steps: usize,
+    offsets: &[u32],
+    mut extra: impl FnMut(&mut FakeBus<D>, &mut Hammer),
 ) {
-    let mut rng = Rng::new(seed);
-    for _ in 0..steps {
-        match rng.below(8) {
-            0..=2 => {
-                let off = offsets[rng.below(offsets.len() as u64) as usize];
-                let size = rng.size();
-                let off = off + (rng.below(4) as u32 & !(size.bytes() - 1));
-                let v = rng.value();
+    const LIMIT: usize = 5_000;
+    const SAME_INSTANT: usize = 1_000;
+    let mut h = Hammer::new(seed);
+    for step in 0..steps {
+        match h.below(10) {
+            0..=3 => {
+                let off = h.pick(offsets);
+                let size = h.pick(&[Size::Word, Size::Half, Size::Byte]);
+                let off = off
+                    + if size == Size::Word {
+                        0
+                    } else {
+                        h.below(4) as u32 & !(size.bytes() - 1)
+                    };
+                let v = h.value();
                 let _ = bus.with(|d, ctx| d.write(ctx, off, size, v));
             }
-            3 | 4 => {
-                let off = offsets[rng.below(offsets.len() as u64) as usize];
+            4..=5 => {
+                let off = h.pick(offsets);
                 let _ = bus.with(|d, ctx| d.read(ctx, off, Size::Word));
             }
-            5 => {
-                let dt = [0, 1, 10, 1_000, 100_000][rng.below(5) as usize];
-                bus.advance(dt);
+            6 => extra(bus, &mut h),
+            7 => {
+                // Clock tree changes (SYSCLK from 4 MHz HSE up), including a stopped PLL.
+                let mut c = bus.clocks;
+                c.sysclk = h.pick(&[16_000_000, 168_000_000, 8_000_000, 4_000_000]);
+                c.pll48 = h.pick(&[0, 48_000_000, 24_000_000]);
+                c.pclk1 = h.pick(&[c.sysclk, 42_000_000]);
+                c.pclk2 = h.pick(&[c.sysclk, 84_000_000]);
+                c.tim_apb1 = c.pclk1 * 2;
+                c.tim_apb2 = c.pclk2 * 2;
+                c.hclk = c.sysclk;
+                bus.clocks = c;
+                bus.with(|d, ctx| d.clocks_changed(ctx));
             }
-            6 => {
-                if let Some(t) = bus.next_deadline() {
-                    if t <= bus.now + 10_000_000 {
-                        bus.advance_to(t.max(bus.now));
-                    }
-                }
+            _ => {
+                let dt = match h.below(4) {
+                    0 => h.below(16),
+                    1 => h.below(10_000),
+                    2 => h.below(10_000_000),
+                    _ => 1 << h.below(40),
+                };
+                let t = bus.now.saturating_add(dt);
+                let run = bus.advance_bounded(t, LIMIT);
+                assert!(
+                    run < SAME_INSTANT,
+                    "step {step} (seed {seed}): {run} events at cycle {}: the model loops",
+                    bus.now
+                );
             }
-            _ => extra(bus, &mut rng),
         }
     }
 }

@@ -544,6 +544,17 @@ impl Timer {
                     None
                 }
             }
+            (_, false) if c > a => {
+                // Above ARR (CNT written there, or ARR lowered without preload): the next
+                // step reaches ARR and turns down, as in `steps_to_boundary`.
+                if v == a {
+                    Some((1, false))
+                } else if v < a {
+                    Some((1 + (a - v), true))
+                } else {
+                    None
+                }
+            }
             (_, false) => {
                 if v > c && v <= a {
                     Some((v - c, false))
@@ -660,17 +671,19 @@ impl Timer {
     fn quiescent(&self) -> bool {
         let sr = self.regs.get(SR);
         let cr1 = self.cr1();
-        if cr1 & OPM != 0 || self.cnt > self.arr || self.trgo_on_update() {
+        // With UDIS no update event happens: no one-pulse stop, no TRGO, no preload.
+        let uev = cr1 & UDIS == 0;
+        if self.cnt > self.arr || (uev && (cr1 & OPM != 0 || self.trgo_on_update())) {
             return false;
         }
-        if self.psc != self.regs.get(PSC) || self.arr != self.regs.get(ARR) {
+        if uev && (self.psc != self.regs.get(PSC) || self.arr != self.regs.get(ARR)) {
             return false;
         }
-        if sr & UIF == 0 && cr1 & UDIS == 0 {
+        if sr & UIF == 0 && uev {
             return false;
         }
         for ch in 0..self.info.channels as usize {
-            if self.ccr[ch] != self.regs.get(CCR1 + 4 * ch as u32) {
+            if uev && self.ccr[ch] != self.regs.get(CCR1 + 4 * ch as u32) {
                 return false;
             }
             if self.output_active(ch) || (sr & ccif(ch) == 0 && self.flaggable(ch)) {
@@ -709,10 +722,13 @@ impl Timer {
                 }
             }
         }
-        // Repetition counter: a UEV every RCR + 1 crossings.
+        // Repetition counter: a UEV every RCR + 1 crossings. Without UEVs (UDIS) it
+        // counts down to 0 and stays there, as `step_to_point` does.
         let rcr = self.rcr() as u64;
         let rep = self.rep as u64;
-        if crossings > rep {
+        if self.cr1() & UDIS != 0 {
+            self.rep = rep.saturating_sub(crossings) as u32;
+        } else if crossings > rep {
             let after_first = crossings - rep - 1;
             self.rep = (rcr - after_first % (rcr + 1)) as u32;
         } else {
@@ -1178,6 +1194,52 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Centre-aligned, counting up, CNT written above ARR: the next step reaches ARR
+    /// and the counter turns down (the compare search underflowed here).
+    #[test]
+    fn centre_aligned_counter_above_arr_turns_down() {
+        let mut b = tim(3);
+        b.write32(ARR, 100);
+        b.write32(CCR1, 50);
+        b.write32(EGR, UG);
+        b.write32(SR, 0);
+        b.write32(CCMR1, 3 << 4); // toggle on match
+        b.write32(DIER, 1 << 1); // CC1IE
+        b.write32(CNT, 500);
+        b.write32(CR1, CEN | 1 << 5); // CMS = 01: flags while counting down
+                                      // TIM3 at 84 MHz, PSC 0: a step is 2 CPU cycles. 1 step to ARR, 50 down to 50.
+        b.advance(2 * 51 - 1);
+        assert_eq!(b.read32(SR) & (1 << 1), 0);
+        b.advance(1);
+        assert_eq!(b.read32(CNT), 50);
+        assert_ne!(b.read32(SR) & (1 << 1), 0, "CC1IF on the way down");
+        assert!(b.irq(instance(3).irq_cc));
+    }
+
+    /// With UDIS there is no update event: a one-pulse timer with a pending PSC preload
+    /// keeps counting with the old prescaler, and catching up over a long time is done
+    /// in closed form (it walked every overflow before, for hours of host time).
+    #[test]
+    fn udis_counter_catches_up_in_closed_form() {
+        let mut b = tim(6);
+        b.write32(PSC, 9);
+        b.write32(ARR, 7);
+        b.write32(EGR, UG);
+        b.write32(SR, 0);
+        b.write32(PSC, 15_104); // preload: never loaded without an update event
+        b.write32(CR1, CEN | UDIS | OPM);
+        let gap = 1u64 << 40;
+        b.advance(gap);
+        // 84 MHz timer clock: 2 CPU cycles a tick, 10 ticks a step, period 8.
+        assert_eq!(b.read32(CNT) as u64, gap / 2 / 10 % 8);
+        assert_eq!(
+            b.read32(CR1) & CEN,
+            CEN,
+            "no update event, no one-pulse stop"
+        );
+        assert_eq!(b.read32(SR) & UIF, 0);
     }
 
     #[test]
