@@ -79,6 +79,7 @@ typedef struct {
 #define SDIO_CLKDIV_XFER        (0u)    // 24 MHz
 // Data timeout: 250 ms at 24 MHz.
 #define SDIO_DTIMER_XFER        (6000000u)
+#define SDIO_DLEN_MAX           (0x01ffffffu)
 
 // Card status (R1) error bits, OCR bits.
 #define SD_R1_ERRORS            (0xfdf98008u)
@@ -270,18 +271,32 @@ static int sdcard_data_done(uint32_t nblocks, uint32_t sta) {
     return ret;
 }
 
-int sdcard_read_blocks(uint8_t *dest, uint32_t block, uint32_t nblocks) {
+// Checks a transfer of nblocks at block, programs the data length and timeout and
+// sends the read or write command (single or multiple block). Returns 1 when there is
+// nothing to transfer, 0 when the data phase is to follow, or a negative errno.
+static int sdcard_start_transfer(uint32_t block, uint32_t nblocks, uint32_t cmd_single, uint32_t cmd_multi) {
     if (!sdcard_state.ready) {
         return -MP_ENODEV;
+    }
+    if (nblocks == 0) {
+        return 1;
+    }
+    // DLEN holds at most 2^25 - 1 bytes.
+    if (nblocks > SDIO_DLEN_MAX / SD_BLOCK_SIZE) {
+        return -MP_EINVAL;
     }
     if (block + nblocks > sdcard_state.num_blocks || block + nblocks < block) {
         return -MP_EIO;
     }
     SDIO->DTIMER = SDIO_DTIMER_XFER;
     SDIO->DLEN = nblocks * SD_BLOCK_SIZE;
-    int ret = sdcard_cmd_r1(nblocks > 1 ? 18 : 17, sdcard_addr(block));
+    return sdcard_cmd_r1(nblocks > 1 ? cmd_multi : cmd_single, sdcard_addr(block));
+}
+
+int sdcard_read_blocks(uint8_t *dest, uint32_t block, uint32_t nblocks) {
+    int ret = sdcard_start_transfer(block, nblocks, 17, 18);
     if (ret != 0) {
-        return ret;
+        return ret < 0 ? ret : 0;
     }
     SDIO->ICR = SDIO_ICR_STATIC;
     SDIO->DCTRL = SDIO_DCTRL_DTEN | SDIO_DCTRL_DTDIR | SDIO_DCTRL_BLOCK_512;
@@ -312,17 +327,9 @@ int sdcard_read_blocks(uint8_t *dest, uint32_t block, uint32_t nblocks) {
 }
 
 int sdcard_write_blocks(const uint8_t *src, uint32_t block, uint32_t nblocks) {
-    if (!sdcard_state.ready) {
-        return -MP_ENODEV;
-    }
-    if (block + nblocks > sdcard_state.num_blocks || block + nblocks < block) {
-        return -MP_EIO;
-    }
-    SDIO->DTIMER = SDIO_DTIMER_XFER;
-    SDIO->DLEN = nblocks * SD_BLOCK_SIZE;
-    int ret = sdcard_cmd_r1(nblocks > 1 ? 25 : 24, sdcard_addr(block));
+    int ret = sdcard_start_transfer(block, nblocks, 24, 25);
     if (ret != 0) {
-        return ret;
+        return ret < 0 ? ret : 0;
     }
     SDIO->ICR = SDIO_ICR_STATIC;
     SDIO->DCTRL = SDIO_DCTRL_DTEN | SDIO_DCTRL_BLOCK_512;

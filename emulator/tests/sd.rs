@@ -130,6 +130,26 @@ print(r1, r8, w8)\n",
     assert!(v[0] <= 100 && v[1] <= 420 && v[2] <= 450, "{v:?}");
 }
 
+/// A zero-length block transfer (DLEN would be 0, which starts no data phase) returns at
+/// once instead of waiting for a DATAEND that never comes.
+#[test]
+fn zero_length_block_transfers_return_at_once() {
+    if !have_firmware() {
+        return;
+    }
+    let d = scratch("zero");
+    let img = hello_image(&d);
+    let s = write(
+        &d,
+        "t.py",
+        b"import pyb\nsd = pyb.SDCard()\nprint(sd.readblocks(0, bytearray(0)), sd.writeblocks(5, b''))\n\
+b = bytearray(512)\nsd.readblocks(0, b)\nprint(b[510:512])\n",
+    );
+    let o = pybsim(&["run", "--max-time", "5s", "--sd", &img, &s]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "0 0\nbytearray(b'U\\xaa')\n");
+}
+
 #[test]
 fn bad_sd_images_are_named() {
     let d = scratch("bad");
