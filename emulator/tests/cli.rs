@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 mod common;
 use common::{firmware, pybsim, repo, script, text};
@@ -228,6 +228,16 @@ fn uart_loopback_through_a_wire() {
     );
 }
 
+/// `pybsim run --stimuli STIMULI SCRIPT`.
+fn run_with_stimuli(script: &Path, stimuli: &Path) -> Output {
+    pybsim(&[
+        "run",
+        "--stimuli",
+        stimuli.to_str().unwrap(),
+        script.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn stimuli_press_the_switch_and_its_callback_runs() {
     if firmware().is_none() {
@@ -242,12 +252,7 @@ fn stimuli_press_the_switch_and_its_callback_runs() {
         "press.ron",
         "Stimuli(events: [PressSwitch(at: \"200ms\"), ReleaseSwitch(at: \"400ms\")])\n",
     );
-    let o = pybsim(&[
-        "run",
-        "--stimuli",
-        st.to_str().unwrap(),
-        s.to_str().unwrap(),
-    ]);
+    let o = run_with_stimuli(&s, &st);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "False\nTrue\nFalse 1\n");
 }
@@ -277,12 +282,7 @@ fn stimuli_edges_are_captured_by_a_timer_channel_to_the_microsecond() {
          SetPin(at: \"303.2ms\", pin: \"X1\", level: High),\n\
          ReleasePin(at: \"303.3ms\", pin: \"X1\"),\n])\n",
     );
-    let o = pybsim(&[
-        "run",
-        "--stimuli",
-        st.to_str().unwrap(),
-        s.to_str().unwrap(),
-    ]);
+    let o = run_with_stimuli(&s, &st);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "3 [2500, 700]\n");
 }
