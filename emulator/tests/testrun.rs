@@ -658,3 +658,38 @@ fn scenarios_pass_and_a_second_bless_changes_no_snapshot() {
     assert_eq!(r.get("summary").get("snapshots_written").n(), 0.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A watchdog reset during a test ends it at once as a "watchdog" failure naming the
+/// watchdog and the board time, with what the script printed, instead of running into
+/// the time budget with the raw REPL gone.
+#[test]
+fn a_watchdog_reset_fails_the_test_at_once() {
+    if !have_firmware() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pybsim-testrun-{}-wdt", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("wdt.py"),
+        "import machine, time\nw = machine.WDT(timeout=200)\nprint('armed')\ntime.sleep(2)\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("wdt.py.exp"), "armed\n").unwrap();
+    let out = pybsim(&[dir.to_str().unwrap(), "--json", "-"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = parse_json(&text(&out.stdout));
+    let t = by_name(&r, "wdt.py");
+    assert_eq!(t.get("kind").s(), "watchdog", "{t:?}");
+    let reason = t.get("reason").s();
+    assert!(
+        reason.starts_with("watchdog reset (Iwdg) at 0.2") && reason.ends_with("during the test"),
+        "{reason}"
+    );
+    assert_eq!(t.get("output").s(), "armed\n");
+    // Ended at the reset: well before the 2 s of the sleep, let alone the 10 s budget.
+    let board_ns = t.get("board_ns").n();
+    assert!(board_ns > 0.2e9 && board_ns < 0.5e9, "{board_ns}");
+    assert!(!text(&out.stderr).contains("pybsim: watchdog"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -56,6 +56,8 @@ pub enum End {
     Halted,
     /// The board could not be built or run.
     Error(String),
+    /// A watchdog reset the board during the test; says which and when.
+    WatchdogReset(String),
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +107,8 @@ enum Stop {
     /// The firmware's fault handler (or fatal error path) ran and went quiet.
     Fatal(String),
     Budget(String),
+    /// A watchdog reset the board: the test's REPL session is gone.
+    Watchdog(crate::machine::ResetRecord),
 }
 
 struct Driver {
@@ -132,6 +136,9 @@ const FAULT_EXCEPTIONS: [(u32, &str); 5] = [
 impl Driver {
     fn step(&mut self) -> Option<Stop> {
         let r = self.s.step();
+        if let Some(reset) = self.s.watchdog_resets.first() {
+            return Some(Stop::Watchdog(*reset));
+        }
         let out = self.s.take_output();
         let quiet = out.is_empty();
         let seen = self.pending.len().saturating_sub(32);
@@ -308,6 +315,8 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
         d.s.machine.sys().observer = Some(Box::new(TxClock { entry, log }));
         d.exact = true;
     }
+    // A watchdog reset ends the test with its own report (no stderr line per job).
+    d.s.report_resets = false;
     d.s.machine.set_budget(BOOT_CYCLES);
     let mut t_ok = None;
     let r = drive(&mut d, script, &mut result, &mut t_ok);
@@ -336,6 +345,14 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
                     result.fault = Some(d.describe_fatal(&what, &result.output));
                 }
                 Stop::Budget(which) => result.end = End::Budget(which),
+                Stop::Watchdog(r) => {
+                    result.end = End::WatchdogReset(format!(
+                        "watchdog reset ({:?}) at {} s of board time: the board restarted \
+                         during the test",
+                        r.kind,
+                        crate::session::fmt_secs(r.ns)
+                    ))
+                }
             }
             if let Some(t) = t_ok {
                 result.cycles = Some(d.s.machine.now().saturating_sub(t));

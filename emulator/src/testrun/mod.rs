@@ -614,6 +614,7 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
         End::Exit(_) => "exit",
         End::Halted => "halted",
         End::Error(_) => "error",
+        End::WatchdogReset(_) => "watchdog",
     });
     let mut exp_note = None;
     if common.bless_exp
@@ -649,6 +650,7 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
     };
     match &res.end {
         End::Error(e) => fail("error", format!("cannot run the board: {e}"), String::new()),
+        End::WatchdogReset(what) => fail("watchdog", what.clone(), output_block(&r.output)),
         End::Fault => fail(
             "fault",
             "guest fault".into(),
