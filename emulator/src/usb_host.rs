@@ -28,7 +28,9 @@
 //! carries at most about 19 bulk packets of 64 bytes, the full-speed limit. A NAKed
 //! pipe is retried when the device model reports a change ([`Effect::UsbDeviceChanged`],
 //! e.g. the firmware armed the endpoint) or at the next frame; a real host retries
-//! continuously, which the firmware cannot tell apart.
+//! continuously, which the firmware cannot tell apart. A control request the device has
+//! not completed 5 s after it started (USB 2.0 §9.2.6.4) ends the enumeration with a
+//! warning; the host then waits for the device to disconnect.
 //!
 //! Not modelled: data toggles, CRC and bit errors, suspend (the host never stops SOF),
 //! the CDC notification (interrupt IN) endpoint (not polled), string descriptors, the
@@ -73,6 +75,9 @@ const SOF: u32 = 1;
 const ADDRESS: u8 = 1;
 /// Control transfers tried again after a missing answer before the host gives up.
 const RETRIES: u32 = 3;
+/// A control request the device keeps NAKing is abandoned after this long, ns (USB 2.0
+/// §9.2.6.4: a device completes a standard request within 5 s).
+pub const T_CTL_TIMEOUT: u64 = 5_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -279,6 +284,8 @@ pub struct UsbHost {
     ctl: Option<Control>,
     /// A NAKed control stage waits for the device.
     ctl_waiting: bool,
+    /// The cycle at which the control transfer in `ctl` started.
+    ctl_since: u64,
     retries: u32,
     /// Not before this cycle (SET_ADDRESS recovery).
     hold_until: u64,
@@ -309,6 +316,7 @@ impl UsbHost {
             ep0_mps: 8,
             ctl: None,
             ctl_waiting: false,
+            ctl_since: 0,
             retries: 0,
             hold_until: 0,
             config: None,
@@ -492,6 +500,7 @@ impl System {
                 // stage), as hosts do for full-speed devices.
                 h.ep0_mps = 64;
                 h.ctl = Some(Control::new(Step::DeviceDesc64, 0x80, 6, 0x0100, 0, 64));
+                h.ctl_since = at;
                 self.usb_transact(cpu, h, idx, at);
             }
             State::Enumerating | State::Running => self.usb_transact(cpu, h, idx, at),
@@ -512,7 +521,21 @@ impl System {
             BulkOut,
             BulkIn,
         }
-        let pipe = if h.ctl.is_some() {
+        let pipe = if let Some(c) = &h.ctl {
+            if at.saturating_sub(h.ctl_since) > self.ns_to_cycles(T_CTL_TIMEOUT) {
+                let us = micros(self, at);
+                tracing::warn!(
+                    target: T,
+                    t = at,
+                    us,
+                    step = ?c.step,
+                    "enumeration failed: the device did not complete the request within 5 s"
+                );
+                h.state = State::Failed;
+                h.ctl = None;
+                self.sched.cancel(Target::UsbHost, RUN);
+                return;
+            }
             if h.ctl_waiting {
                 return;
             }
@@ -848,6 +871,7 @@ impl System {
             h.state = State::Failed;
         }
         h.ctl = next;
+        h.ctl_since = at;
     }
 }
 

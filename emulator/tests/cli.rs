@@ -287,6 +287,45 @@ fn stimuli_edges_are_captured_by_a_timer_channel_to_the_microsecond() {
     assert_eq!(text(&o.stdout), "3 [2500, 700]\n");
 }
 
+/// The USB host gives up on a device that connects (D+ pull-up, here set by hand through
+/// the OTG FS registers) but never answers its first GET_DESCRIPTOR: 5 s after the request
+/// started (USB 2.0 §9.2.6.4) it logs the failure, and the board runs on.
+#[test]
+fn usb_host_gives_up_on_a_device_that_never_answers() {
+    if firmware().is_none() {
+        return;
+    }
+    let s = script(
+        "usbnak.py",
+        "import machine, time\nmachine.mem32[0x40023834] |= 1 << 7\notg = 0x50000000\n\
+         machine.mem32[otg + 0x0C] |= 1 << 30\nmachine.mem32[otg + 0x38] = (1 << 16) | (1 << 21)\n\
+         machine.mem32[otg + 0x804] &= ~2\ntime.sleep(6)\nprint('done')\n",
+    );
+    let o = pybsim(&["run", "--log", "usb_host=info", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "done\n");
+    let err = text(&o.stderr);
+    let us_of = |what: &str| -> u64 {
+        let line = err
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in: {err}"));
+        line.split("us=")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no us= in {line}"))
+    };
+    // The first request starts 10 ms (reset recovery) after the reset ends; the host
+    // notices the 5 s at its first run after them (within a frame).
+    let start = us_of("reset done") + 10_000;
+    let failed = us_of("did not complete the request within 5 s");
+    assert!(
+        (5_000_000..=5_001_000).contains(&(failed - start)),
+        "{start} -> {failed} us"
+    );
+}
+
 /// The RNG is deterministic and `--rng-seed` picks its sequence: the same seed gives
 /// the same `pyb.rng()`, `os.urandom()` and `random` numbers, another seed others.
 #[test]

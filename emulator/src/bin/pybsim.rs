@@ -189,9 +189,11 @@ fn main() -> ExitCode {
 fn init_logging(level: &str) -> Result<(), Fail> {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .map_err(|e| fail(EXIT_USAGE, anyhow!("--log {level}: {e}")))?;
+    // Colours only on a terminal: a log piped to a file or a CI report stays plain.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .try_init();
     Ok(())
