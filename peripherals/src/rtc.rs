@@ -438,6 +438,18 @@ impl Rtc {
         let a_hour = unbcd((alrm >> 16) & 0x3F);
         let a_day = unbcd((alrm >> 24) & 0x3F);
         let wdsel = alrm & (1 << 30) != 0;
+        // With WDSEL, DU holds the weekday (1-7) and DT is ignored.
+        let a_day = if wdsel { (alrm >> 24) & 0xF } else { a_day };
+        // A field that can never match (seconds 0x7F, hour 29, day 0 or 32, weekday 0)
+        // gives no alarm, rather than a search of every second of 62 days.
+        let day_max = if wdsel { 7 } else { 31 };
+        if (!msk1 && a_sec > 59)
+            || (!msk2 && a_min > 59)
+            || (!msk3 && a_hour > 23)
+            || (!msk4 && (a_day == 0 || a_day > day_max))
+        {
+            return None;
+        }
         let tod = unbcd(tr & 0x7F) + 60 * unbcd((tr >> 8) & 0x7F) + 3600 * unbcd((tr >> 16) & 0x3F);
         let y = unbcd((dr >> 16) & 0xFF);
         let m = unbcd((dr >> 8) & 0x1F).clamp(1, 12);
@@ -928,5 +940,25 @@ mod tests {
         b.write32(ISR, !(ALRBF | INIT) & 0xFFFF);
         b.advance_to(t0 + 100 * sec);
         assert_eq!(b.read32(ISR) & ALRBF, ALRBF, "again at 00:01:30");
+    }
+
+    #[test]
+    fn alarm_fields_that_can_never_match_give_no_alarm() {
+        let tr = 0x0012_0000;
+        let dr = 0x0024_A101; // 2024-01-01, a Monday (weekday 5 as written here)
+        assert_eq!(Rtc::alarm_delay(tr, dr, 0x8080_807F), None, "second 0x7F");
+        assert_eq!(Rtc::alarm_delay(tr, dr, 0x8029_8080), None, "hour 29");
+        assert_eq!(Rtc::alarm_delay(tr, dr, 0x0080_8080), None, "date 0");
+        assert_eq!(Rtc::alarm_delay(tr, dr, 0x4880_8080), None, "weekday 8");
+        // With WDSEL the DT bits are ignored: 0x7 in DU is weekday 7 (two days on).
+        assert_eq!(
+            Rtc::alarm_delay(tr, dr, 0x7780_8080),
+            Some(2 * 86_400 - 12 * 3600)
+        );
+        assert_eq!(
+            Rtc::alarm_delay(tr, dr, 0x8080_8030),
+            Some(30),
+            "every minute at :30"
+        );
     }
 }
