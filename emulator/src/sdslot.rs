@@ -69,13 +69,21 @@ pub fn save(machine: &mut Machine, path: &Path) -> Result<bool, SessionError> {
     else {
         return Ok(false);
     };
-    let name = path
+    // Write beside the file the path finally names (a symlink stays a symlink) and give
+    // the new file the old one's permissions, then replace it in one rename.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "sd.img".into());
-    let tmp = path.with_file_name(format!(".{name}.pybsim-{}.tmp", std::process::id()));
+    let tmp = target.with_file_name(format!(".{name}.pybsim-{}.tmp", std::process::id()));
+    let perms = std::fs::metadata(&target).map(|m| m.permissions()).ok();
     std::fs::write(&tmp, &image)
-        .and_then(|_| std::fs::rename(&tmp, path))
+        .and_then(|_| match perms {
+            Some(p) => std::fs::set_permissions(&tmp, p),
+            None => Ok(()),
+        })
+        .and_then(|_| std::fs::rename(&tmp, &target))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             err(format!("cannot write the card's contents back: {e}"))

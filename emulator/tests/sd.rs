@@ -150,6 +150,41 @@ b = bytearray(512)\nsd.readblocks(0, b)\nprint(b[510:512])\n",
     assert_eq!(text(&o.stdout), "0 0\nbytearray(b'U\\xaa')\n");
 }
 
+/// Saving the card goes through a symlink to the file it names (the link stays a link)
+/// and keeps the image's permissions.
+#[cfg(unix)]
+#[test]
+fn saving_keeps_a_symlink_and_the_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    if !have_firmware() {
+        return;
+    }
+    let d = scratch("symlink");
+    let img = hello_image(&d);
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = d.join("card-link.img");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&img, &link).unwrap();
+    let s = write(
+        &d,
+        "t.py",
+        b"with open('/sd/n.txt', 'w') as f:\n    f.write('x')\n",
+    );
+    let o = pybsim(&["run", "--sd", link.to_str().unwrap(), &s]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let meta = std::fs::metadata(&img).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    let files = pybsim_fsimage::sd_list_files(&std::fs::read(&img).unwrap()).unwrap();
+    assert!(
+        files.iter().any(|(n, c)| n == "n.txt" && c == b"x"),
+        "{files:?}"
+    );
+}
+
 #[test]
 fn bad_sd_images_are_named() {
     let d = scratch("bad");
