@@ -505,15 +505,7 @@ mod tests {
     use crate::testing::FakeBus;
     use crate::Clocks;
 
-    const PYB: Clocks = Clocks {
-        sysclk: 168_000_000,
-        hclk: 168_000_000,
-        pclk1: 42_000_000,
-        pclk2: 84_000_000,
-        tim_apb1: 84_000_000,
-        tim_apb2: 168_000_000,
-        pll48: 48_000_000,
-    };
+    const PYB: Clocks = crate::testing::PYBOARD;
 
     fn dac() -> FakeBus<Dac> {
         let mut b = FakeBus::new(Dac::new(), PYB);

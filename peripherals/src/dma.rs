@@ -827,15 +827,7 @@ mod tests {
     use crate::Effect;
     use std::collections::BTreeMap;
 
-    const PYB: Clocks = Clocks {
-        sysclk: 168_000_000,
-        hclk: 168_000_000,
-        pclk1: 42_000_000,
-        pclk2: 84_000_000,
-        tim_apb1: 84_000_000,
-        tim_apb2: 168_000_000,
-        pll48: 48_000_000,
-    };
+    const PYB: Clocks = crate::testing::PYBOARD;
 
     /// A byte-addressed fake bus: SRAM at 0x2000_0000, a "peripheral" data register
     /// at 0x4000_7408 (DAC DHR8R1) that logs writes and returns a counter on reads.

@@ -9,15 +9,7 @@ use crate::sdio::Sdio;
 use crate::testing::{hammer, FakeBus, Hammer};
 use crate::{iwdg, rng, rtc, timer, wwdg};
 
-const CLK: Clocks = Clocks {
-    sysclk: 168_000_000,
-    hclk: 168_000_000,
-    pclk1: 42_000_000,
-    pclk2: 84_000_000,
-    tim_apb1: 84_000_000,
-    tim_apb2: 168_000_000,
-    pll48: 48_000_000,
-};
+const CLK: Clocks = crate::testing::PYBOARD;
 
 const SEEDS: u64 = 40;
 const STEPS: usize = 3_000;

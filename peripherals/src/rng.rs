@@ -185,15 +185,7 @@ mod tests {
     use crate::testing::FakeBus;
     use crate::Clocks;
 
-    const PYB: Clocks = Clocks {
-        sysclk: 168_000_000,
-        hclk: 168_000_000,
-        pclk1: 42_000_000,
-        pclk2: 84_000_000,
-        tim_apb1: 84_000_000,
-        tim_apb2: 168_000_000,
-        pll48: 48_000_000,
-    };
+    const PYB: Clocks = crate::testing::PYBOARD;
 
     fn values(seed: u64) -> Vec<u32> {
         let mut b = FakeBus::new(Rng::new(seed), PYB);

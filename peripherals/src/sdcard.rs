@@ -670,15 +670,7 @@ fn with_crc(v: u128) -> u128 {
 mod tests {
     use super::*;
 
-    const C: Clocks = Clocks {
-        sysclk: 168_000_000,
-        hclk: 168_000_000,
-        pclk1: 42_000_000,
-        pclk2: 84_000_000,
-        tim_apb1: 84_000_000,
-        tim_apb2: 168_000_000,
-        pll48: 48_000_000,
-    };
+    const C: Clocks = crate::testing::PYBOARD;
 
     fn r1(r: Option<Response>) -> u32 {
         match r {

@@ -892,15 +892,7 @@ mod tests {
     use crate::testing::FakeBus;
     use crate::Clocks;
 
-    const CLK: Clocks = Clocks {
-        sysclk: 168_000_000,
-        hclk: 168_000_000,
-        pclk1: 42_000_000,
-        pclk2: 84_000_000,
-        tim_apb1: 84_000_000,
-        tim_apb2: 168_000_000,
-        pll48: 48_000_000,
-    };
+    const CLK: Clocks = crate::testing::PYBOARD;
     /// CPU cycles per SDIO_CK period at 400 kHz (CLKDIV 118) and 24 MHz (CLKDIV 0).
     const SLOW: u64 = 420;
     const FAST: u64 = 7;

@@ -3,6 +3,18 @@
 
 use crate::device::{Clocks, Ctx, Device, Effect, Size};
 
+/// The Pyboard's clock tree as its firmware sets it up: SYSCLK 168 MHz from the PLL,
+/// APB1 42 MHz (timers 84 MHz), APB2 84 MHz (timers 168 MHz), PLL48CK 48 MHz.
+pub const PYBOARD: Clocks = Clocks {
+    sysclk: 168_000_000,
+    hclk: 168_000_000,
+    pclk1: 42_000_000,
+    pclk2: 84_000_000,
+    tim_apb1: 84_000_000,
+    tim_apb2: 168_000_000,
+    pll48: 48_000_000,
+};
+
 pub struct FakeBus<D: Device> {
     pub dev: D,
     pub now: u64,
@@ -79,21 +91,25 @@ impl<D: Device> FakeBus<D> {
         self.write(offset, Size::Word, value)
     }
 
+    /// Takes the earliest pending event due at or before `t` (ties by schedule order).
+    fn pop_due(&mut self, t: u64) -> Option<(u64, u64, u32)> {
+        let p = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|p| p.0 <= t)
+            .min_by_key(|p| (p.0, p.1))?;
+        self.pending.retain(|q| q.1 != p.1);
+        Some(p)
+    }
+
     /// Advances virtual time to `t`, firing every event due on the way, in order.
     /// Panics when the model keeps scheduling events without time moving on (a hang in
     /// the machine).
     pub fn advance_to(&mut self, t: u64) {
         let mut fired_here = 0u32;
         let mut last = self.now;
-        loop {
-            let next = self
-                .pending
-                .iter()
-                .copied()
-                .filter(|p| p.0 <= t)
-                .min_by_key(|p| (p.0, p.1));
-            let Some(p) = next else { break };
-            self.pending.retain(|q| q.1 != p.1);
+        while let Some(p) = self.pop_due(t) {
             if p.0 > last {
                 last = p.0;
                 fired_here = 0;
@@ -137,14 +153,7 @@ impl<D: Device> FakeBus<D> {
     pub fn advance_bounded(&mut self, t: u64, limit: usize) -> usize {
         let (mut fired, mut run, mut longest, mut at) = (0, 0, 0, None);
         while fired < limit {
-            let next = self
-                .pending
-                .iter()
-                .copied()
-                .filter(|p| p.0 <= t)
-                .min_by_key(|p| (p.0, p.1));
-            let Some(p) = next else { break };
-            self.pending.retain(|q| q.1 != p.1);
+            let Some(p) = self.pop_due(t) else { break };
             self.now = self.now.max(p.0);
             run = if at == Some(self.now) { run + 1 } else { 1 };
             at = Some(self.now);

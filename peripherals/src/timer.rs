@@ -1155,15 +1155,7 @@ mod tests {
     use super::*;
     use crate::testing::FakeBus;
 
-    const PYB: Clocks = Clocks {
-        sysclk: 168_000_000,
-        hclk: 168_000_000,
-        pclk1: 42_000_000,
-        pclk2: 84_000_000,
-        tim_apb1: 84_000_000,
-        tim_apb2: 168_000_000,
-        pll48: 48_000_000,
-    };
+    const PYB: Clocks = crate::testing::PYBOARD;
     /// TIM2-7, 12-14 at PSC = 83: one step per µs = 168 CPU cycles.
     const US: u64 = 168;
 
