@@ -562,21 +562,9 @@ impl Device for Adc {
 mod tests {
     use super::*;
     use crate::testing::FakeBus;
-    use crate::Clocks;
 
     fn bus() -> FakeBus<Adc> {
-        FakeBus::new(
-            Adc::new(),
-            Clocks {
-                sysclk: 168_000_000,
-                hclk: 168_000_000,
-                pclk1: 42_000_000,
-                pclk2: 84_000_000,
-                tim_apb1: 84_000_000,
-                tim_apb2: 168_000_000,
-                pll48: 48_000_000,
-            },
-        )
+        FakeBus::new(Adc::new(), crate::testing::PYBOARD)
     }
 
     /// The official firmware's `pyb.ADC(pin).read()`: ADON, channel, 15-cycle sampling,

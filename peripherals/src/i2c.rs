@@ -767,21 +767,9 @@ impl Device for I2c {
 mod tests {
     use super::*;
     use crate::testing::FakeBus;
-    use crate::Clocks;
 
     fn bus() -> FakeBus<I2c> {
-        FakeBus::new(
-            new("I2C1"),
-            Clocks {
-                sysclk: 168_000_000,
-                hclk: 168_000_000,
-                pclk1: 42_000_000,
-                pclk2: 84_000_000,
-                tim_apb1: 84_000_000,
-                tim_apb2: 168_000_000,
-                pll48: 48_000_000,
-            },
-        )
+        FakeBus::new(new("I2C1"), crate::testing::PYBOARD)
     }
 
     #[test]

@@ -559,15 +559,7 @@ mod tests {
 
     /// The Pyboard's clock tree: SYSCLK 168 MHz, PCLK1 42 MHz, PCLK2 84 MHz.
     fn clocks() -> Clocks {
-        Clocks {
-            sysclk: 168_000_000,
-            hclk: 168_000_000,
-            pclk1: 42_000_000,
-            pclk2: 84_000_000,
-            tim_apb1: 84_000_000,
-            tim_apb2: 168_000_000,
-            pll48: 48_000_000,
-        }
+        crate::testing::PYBOARD
     }
 
     fn bus(n: u8) -> FakeBus<Spi> {
