@@ -15,7 +15,7 @@ trap 'rm -rf "$TMP"' EXIT
 SCRIPT="$TMP/bench.py"
 sed -e 's/^for name, f in/for _ in range(20):\n  for name, f in/' \
     -e 's/^    \(t = \|r = \|c = \|print\)/      \1/' \
-    "${PYBSIM_SCENARIOS:-/work/shared/scenarios}/s04_emitters.py" > "$SCRIPT"
+    "$ROOT/tests/scenarios/s04_emitters.py" > "$SCRIPT"
 best() {
     local b=""
     for _ in $(seq "$N"); do

@@ -3,7 +3,7 @@
 //!
 //! Unicorn runs the instructions; everything architectural around them (exception entry
 //! and return, NVIC, SysTick, faults, timing) is done by the [`Host`] through the safe
-//! [`CpuRef`] handle that every hook receives. See ../shared/design/unicorn-notes.md for the
+//! [`CpuRef`] handle that every hook receives. See docs/unicorn-notes.md for the
 //! measured traps this module works around.
 
 use std::cell::RefCell;

@@ -1,7 +1,7 @@
 //! The cycle model: what each Thumb instruction costs on a Cortex-M4 with the STM32F405's
 //! flash accelerator (ART), and what exceptions cost.
 //!
-//! Every figure comes from this table and its sources (see ../shared/design/cycle-facts.md):
+//! Every figure comes from this table and its sources (see docs/cycle-facts.md):
 //!
 //! | class | cycles | source |
 //! |---|---|---|

@@ -10,13 +10,10 @@ use std::process::{Command, Output, Stdio};
 mod common;
 use common::{firmware, pybsim, repo, script, text};
 
+/// A seed scenario from the repository's tests/scenarios.
 fn scenario(name: &str) -> String {
-    let local = repo().join("tests/scenarios").join(name);
-    let p = if local.exists() {
-        local
-    } else {
-        repo().join("../shared/scenarios").join(name)
-    };
+    let p = repo().join("tests/scenarios").join(name);
+    assert!(p.exists(), "{} is missing", p.display());
     p.to_string_lossy().into_owned()
 }
 

@@ -8,11 +8,11 @@ use pybsim::profile::{profile_run, ProfileOpts, Report};
 use pybsim::session::{Outcome, Session, SessionConfig};
 
 mod common;
-use common::firmware;
+use common::{firmware, repo};
 
+/// A seed scenario from the repository's tests/scenarios.
 fn scenario(name: &str) -> Vec<u8> {
-    let dir = std::env::var("PYBSIM_SCENARIOS").unwrap_or_else(|_| "/work/shared/scenarios".into());
-    let p = PathBuf::from(dir).join(name);
+    let p = repo().join("tests/scenarios").join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

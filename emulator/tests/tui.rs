@@ -287,13 +287,9 @@ fn session(fw: &Path) -> Session {
 #[test]
 fn headless_runs_at_two_speeds_agree() {
     let Some(fw) = firmware() else {
-        eprintln!("skipped: no firmware at .cache/firmware/firmware.elf");
         return;
     };
-    let script = match std::fs::read("/work/shared/scenarios/s02_led_blink.py") {
-        Ok(s) => s,
-        Err(_) => include_bytes!("../../tests/tui/blink.py").to_vec(),
-    };
+    let script = include_bytes!("../../tests/scenarios/s02_led_blink.py").to_vec();
     let max = 20_000_000_000;
     let fast = run_headless(&mut session(&fw), &script, Speed::Max, max);
     let paced = run_headless(&mut session(&fw), &script, Speed::Ten, max);
@@ -387,14 +383,10 @@ fn tmux_ready() -> Option<PathBuf> {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("skipped: tmux is not installed");
+        common::skip("tmux is not installed");
         return None;
     }
-    let fw = firmware();
-    if fw.is_none() {
-        eprintln!("skipped: no firmware at .cache/firmware/firmware.elf");
-    }
-    fw
+    firmware()
 }
 
 fn shell_quote(p: &Path) -> String {
@@ -440,7 +432,7 @@ fn tmux_blink_shows_leds_in_turn_and_done() {
         shell_quote(&script)
     );
     let Some(t) = Tmux::start("blink", &cmd) else {
-        eprintln!("skipped: tmux could not start a session");
+        common::skip("tmux could not start a session");
         return;
     };
     t.wait_for("the UI", |c| c.contains("RUNNING"));
@@ -493,7 +485,7 @@ fn tmux_switch_key_changes_b3_as_the_script_reads_it() {
         shell_quote(&script)
     );
     let Some(t) = Tmux::start("switch", &cmd) else {
-        eprintln!("skipped: tmux could not start a session");
+        common::skip("tmux could not start a session");
         return;
     };
     t.wait_for("the script's first read", |c| c.contains("sw False"));

@@ -1,4 +1,4 @@
-# Copy of /work/shared/scenarios/s02_led_blink.py for the pybsim --tui tests.
+# The seed scenario s02 (LED blink) for the pybsim --tui tests.
 # Blinks the four LEDs in turn; each stays on 50 ms of board time.
 # Expect: "start", then "done <ms>" where <ms> is 400 to 410, the elapsed board time.
 import pyb

@@ -17,19 +17,47 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// pybsim's runtime firmware, `.cache/firmware/firmware.elf`, or None with a note on
-/// stderr when it is not built (the test then passes vacuously; CI builds it first).
+/// Records that the running test skips its work, and why: a note on stderr, and a line
+/// `test name<TAB>reason` appended to the file `PYBSIM_SKIP_LOG` names (scripts/test.sh
+/// sets it and lists every skipped test in its summary).
+pub fn skip(reason: &str) {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed test)")
+        .to_string();
+    eprintln!("skipped {name}: {reason}");
+    if let Some(log) = std::env::var_os("PYBSIM_SKIP_LOG") {
+        let line = format!("{}::{name}\t{reason}\n", env!("CARGO_CRATE_NAME"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log);
+        if let Ok(mut f) = file {
+            // One write of a short line: lines of concurrent tests do not interleave.
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// pybsim's runtime firmware, `.cache/firmware/firmware.elf`. When it is not built the
+/// test skips (see [`skip`]); under the README's test command, which builds it first
+/// and sets `PYBSIM_REQUIRE_FIRMWARE`, a missing firmware is a failure instead.
 pub fn firmware() -> Option<PathBuf> {
     let f = repo().join(".cache/firmware/firmware.elf");
     if f.exists() {
-        Some(f)
-    } else {
-        eprintln!(
-            "note: {} is missing (run scripts/build-firmware.sh); skipping",
+        return Some(f);
+    }
+    if std::env::var_os("PYBSIM_REQUIRE_FIRMWARE").is_some() {
+        panic!(
+            "{} is missing, and PYBSIM_REQUIRE_FIRMWARE is set (scripts/test.sh builds it)",
             f.display()
         );
-        None
     }
+    skip(&format!(
+        "{} is missing (run scripts/build-firmware.sh)",
+        f.display()
+    ));
+    None
 }
 
 /// [`firmware`] as a yes/no for tests that let `pybsim` find it.
@@ -38,14 +66,14 @@ pub fn have_firmware() -> bool {
 }
 
 /// The official v1.25.0 firmware for `board` ("PYBV11", "PYBV10") as the environment
-/// variable `PYBSIM_OFFICIAL_FIRMWARE_<board>` gives it, or None with a note on stderr
-/// when it is not set (the firmware is not part of this repository).
+/// variable `PYBSIM_OFFICIAL_FIRMWARE_<board>` gives it, or None when it is not set (the
+/// firmware is not part of this repository): the test is recorded as skipped.
 pub fn official_firmware(board: &str) -> Option<String> {
     let var = format!("PYBSIM_OFFICIAL_FIRMWARE_{board}");
     match std::env::var(&var) {
         Ok(v) => Some(v),
         Err(_) => {
-            eprintln!("note: {var} is not set; skipping the official {board} firmware test");
+            skip(&format!("{var} is not set (the official {board} firmware)"));
             None
         }
     }
