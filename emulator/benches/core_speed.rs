@@ -45,7 +45,7 @@ fn main() {
         insns = m.sys().insns;
         cycles = m.now();
         let c = cpu_now();
-        let bare = pybsim::cpu::bare_run(&flash)
+        let bare = pybsim::core::cpu::bare_run(&flash)
             .expect("bare run")
             .as_secs_f64();
         cpu_bare = cpu_bare.min(cpu_now() - c);
@@ -70,7 +70,7 @@ fn main() {
     let mut best_empty = f64::MAX;
     for _ in 0..runs {
         let c = cpu_now();
-        let t = pybsim::cpu::bare_run_hooked(&flash, true)
+        let t = pybsim::core::cpu::bare_run_hooked(&flash, true)
             .expect("bare run")
             .as_secs_f64();
         cpu_empty = cpu_empty.min(cpu_now() - c);

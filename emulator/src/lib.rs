@@ -1,19 +1,17 @@
-//! pybsim: the machine (CPU binding, bus, system control space, scheduler, cycle model,
-//! loaders) and its frontends.
+//! pybsim: a full-system emulator of the MicroPython Pyboard.
+//!
+//! Three layers, one folder each (docs/architecture.md has the picture):
+//! - [`core`]: the Cortex-M4F as unicorn runs it and as the cycle model costs it.
+//! - [`soc`]: the STM32F405 as the board file wires it.
+//! - the frontends over a session: [`run`], [`test`], [`profile`], [`tui`], [`vcd`].
 
-pub mod analog;
-pub mod board;
-pub mod bus;
-pub mod cpu;
-pub mod cycles;
+pub mod core;
 pub mod loader;
 pub mod machine;
 pub mod profile;
-pub mod sched;
-pub mod scs;
-pub mod sdslot;
-pub mod session;
+pub mod run;
+pub mod soc;
+pub mod test;
 pub mod testkit;
-pub mod testrun;
 pub mod tui;
 pub mod vcd;

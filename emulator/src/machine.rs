@@ -22,18 +22,18 @@ use pybsim_peripherals::timer::Timer;
 use pybsim_peripherals::usart::Usart;
 use pybsim_peripherals::{Clocks, Ctx, Device, Effect, Size};
 
-use crate::bus::Bus;
-use crate::cpu::{Access, Backing, Cpu, CpuRef, Host, Reg, Region, UcError};
-use crate::cycles::{self, Art, BlockCost};
+use crate::core::cpu::{Access, Backing, Cpu, CpuRef, Host, Reg, Region, UcError};
+use crate::core::cycles::{self, Art, BlockCost};
+use crate::core::sched::{Scheduler, Target};
+use crate::core::scs::{self, Masks, Scs};
 use crate::loader::Image;
-use crate::sched::{Scheduler, Target};
-use crate::scs::{self, Masks, Scs};
+use crate::soc::bus::Bus;
 
-#[path = "dma_engine.rs"]
+#[path = "soc/dma.rs"]
 pub mod dma_engine;
-#[path = "spi_route.rs"]
+#[path = "soc/spi.rs"]
 mod spi_route;
-#[path = "usb_host.rs"]
+#[path = "soc/usb_host.rs"]
 pub mod usb_host;
 
 pub const FLASH_BASE: u32 = 0x0800_0000;

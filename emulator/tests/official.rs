@@ -28,10 +28,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
-use pybsim::cpu::CpuRef;
+use pybsim::core::cpu::CpuRef;
 use pybsim::loader::{self, Image};
 use pybsim::machine::{Exit, Machine, Observer};
-use pybsim::session::{format_fault, load_regions, FS_BASE};
+use pybsim::run::session::{format_fault, load_regions, FS_BASE};
 use pybsim_boards::Board;
 
 mod common;
@@ -139,7 +139,7 @@ impl Official {
             .collect();
         let image = loader::load_files(parts).expect("firmware loads");
         image.validate(&load_regions()).expect("firmware fits");
-        let mut machine = pybsim::board::build(&board, &wires).expect("machine");
+        let mut machine = pybsim::soc::build::build(&board, &wires).expect("machine");
         machine.load(&image).expect("load");
         // No files at all: the filesystem sectors erased, as on a board fresh from the
         // factory before MicroPython ever ran.

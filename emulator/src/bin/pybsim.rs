@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use pybsim::session::{Outcome, Session, SessionConfig};
+use pybsim::run::session::{Outcome, Session, SessionConfig};
 
 /// Exit statuses (also in README.md).
 const EXIT_OK: u8 = 0;
@@ -43,7 +43,7 @@ enum Cmd {
     Run(Box<RunArgs>),
     /// Run `*.py` tests, each on a freshly booted board, against expected output and
     /// cycle snapshots.
-    Test(pybsim::testrun::TestArgs),
+    Test(pybsim::test::TestArgs),
     /// Run a script and report where the cycles went.
     Profile {
         #[command(flatten)]
@@ -120,7 +120,7 @@ struct RunArgs {
     /// on the board's USB connector, whichever the firmware uses), console (the console
     /// device only) or usb (USB CDC only, through the USB host model).
     #[arg(long, default_value = "auto", value_parser = parse_repl)]
-    repl: pybsim::session::Repl,
+    repl: pybsim::run::session::Repl,
     /// Seed of the board's random number generator (pyb.rng, os.urandom): every run
     /// with the same seed gives the same numbers.
     #[arg(long, value_parser = parse_count)]
@@ -131,8 +131,8 @@ struct RunArgs {
     sd: Option<PathBuf>,
 }
 
-fn parse_repl(s: &str) -> Result<pybsim::session::Repl, String> {
-    use pybsim::session::Repl;
+fn parse_repl(s: &str) -> Result<pybsim::run::session::Repl, String> {
+    use pybsim::run::session::Repl;
     match s {
         "auto" => Ok(Repl::Auto),
         "console" => Ok(Repl::Console),
@@ -166,7 +166,7 @@ fn main() -> ExitCode {
     };
     let r = match cli.cmd {
         Cmd::Run(a) => run(*a, None),
-        Cmd::Test(t) => pybsim::testrun::run(&t).map_err(|e| fail(EXIT_SOFTWARE, e)),
+        Cmd::Test(t) => pybsim::test::run(&t).map_err(|e| fail(EXIT_SOFTWARE, e)),
         Cmd::Profile { run: a, opts } => run(*a, Some(opts)),
         Cmd::Boards => boards().map_err(|e| fail(EXIT_SOFTWARE, e)),
         Cmd::Sdimage { dir, out, size } => sdimage(&dir, &out, &size),
@@ -210,7 +210,7 @@ fn repo_dir() -> PathBuf {
 /// scripts/build-firmware.sh (built now if missing).
 fn firmware_path(rebuild: bool) -> Result<PathBuf> {
     if !rebuild || std::env::var_os("PYBSIM_FIRMWARE").is_some() {
-        if let Some(p) = pybsim::session::default_firmware() {
+        if let Some(p) = pybsim::run::session::default_firmware() {
             return Ok(p);
         }
     }
@@ -337,7 +337,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
     };
     let firmware = match &a.firmware {
         Some(f) => {
-            for (p, _) in pybsim::session::firmware_parts(f) {
+            for (p, _) in pybsim::run::session::firmware_parts(f) {
                 if !p.exists() {
                     return Err(fail(EXIT_NOINPUT, anyhow!("{}: no such file", p.display())));
                 }
@@ -369,8 +369,8 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
     };
     let mut session = Session::new(&cfg).map_err(|e| {
         let code = match e {
-            pybsim::session::SessionError::Wire(_) => EXIT_USAGE,
-            pybsim::session::SessionError::Io(_) => EXIT_NOINPUT,
+            pybsim::run::session::SessionError::Wire(_) => EXIT_USAGE,
+            pybsim::run::session::SessionError::Io(_) => EXIT_NOINPUT,
             _ => EXIT_DATAERR,
         };
         fail(code, e)

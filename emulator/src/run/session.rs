@@ -84,7 +84,7 @@ pub struct SessionConfig {
     /// script using `pyb.rng()`/`os.urandom()` can be run on other fixed sequences.
     pub rng_seed: Option<u64>,
     /// SD card image (a whole number of 512-byte blocks) put in the card slot; the
-    /// card-detect switch reads "card present". See [`crate::sdslot`].
+    /// card-detect switch reads "card present". See [`crate::soc::sdslot`].
     pub sd: Option<PathBuf>,
     /// Which console the REPL is on when `repl_uart` is not given.
     pub repl: Repl,
@@ -253,12 +253,12 @@ impl Session {
         };
         let mut stimuli = stimuli;
         stimuli.sort_by_key(|(t, _)| *t);
-        let mut machine = crate::board::build(&board, &wires)?;
+        let mut machine = crate::soc::build::build(&board, &wires)?;
         machine.load(&image)?;
         // Analog stimuli go to the models whole: they sample them at their exact instants.
         let analog: Vec<Event> = stimuli.iter().map(|(_, e)| e.clone()).collect();
-        crate::analog::install(&mut machine, &board, &analog);
-        stimuli.retain(|(_, e)| !crate::analog::is_analog(e));
+        crate::soc::analog::install(&mut machine, &board, &analog);
+        stimuli.retain(|(_, e)| !crate::soc::analog::is_analog(e));
         // A board fresh from the factory already has its flash filesystem: start from an
         // empty FAT volume (or the --fs directory's files), not from erased flash, which
         // the firmware would spend seconds of board time formatting.
@@ -283,7 +283,7 @@ impl Session {
         }
         machine.reset();
         if let Some(path) = &cfg.sd {
-            crate::sdslot::insert(&mut machine, &board, path)?;
+            crate::soc::sdslot::insert(&mut machine, &board, path)?;
         }
         if cfg.repl_uart.is_none() && cfg.repl != Repl::Console {
             machine.usb_attach();
@@ -349,7 +349,7 @@ impl Session {
                     }
                 }
                 Event::ConsoleInput { data, .. } => self.console_input(&data.0),
-                // Installed in the models when the session starts (crate::analog).
+                // Installed in the models when the session starts (crate::soc::analog).
                 Event::SetVoltage { .. } | Event::Waveform { .. } | Event::SetAccel { .. } => {}
                 Event::UartInput { uart, data, .. } => {
                     // Back to back frames at 115200 baud, 10 bits each.
@@ -633,10 +633,10 @@ impl Session {
     }
 
     /// Writes the SD card's image back to its file if the firmware changed it; returns
-    /// whether it wrote. See [`crate::sdslot::save`].
+    /// whether it wrote. See [`crate::soc::sdslot::save`].
     pub fn save_sd(&mut self) -> Result<bool, SessionError> {
         match self.sd.clone() {
-            Some(path) => crate::sdslot::save(&mut self.machine, &path),
+            Some(path) => crate::soc::sdslot::save(&mut self.machine, &path),
             None => Ok(false),
         }
     }

@@ -18,7 +18,7 @@ use pybsim_boards::Board;
 use pybsim_peripherals::sdcard::SdCard;
 
 use crate::machine::Machine;
-use crate::session::SessionError;
+use crate::run::session::SessionError;
 
 /// Reads `path`, makes the card and puts it in the slot of `machine`; grounds the board's
 /// SD_SW pin.

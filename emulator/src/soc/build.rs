@@ -9,8 +9,8 @@ use pybsim_peripherals::{console::Console, exti::Exti, flash::Flash, gpio::Gpio,
 use pybsim_peripherals::{mma7660::Mma7660, otg_fs::OtgFs, rng::Rng, rtc::Rtc, timer::Timer};
 use pybsim_peripherals::{rcc::Rcc, syscfg::Syscfg, usart::Usart, Device};
 
-use crate::bus::Unmodelled;
 use crate::machine::{Machine, MachineConfig, MachineError};
+use crate::soc::bus::Unmodelled;
 
 /// Alternate-function UART pins of the STM32F405 (datasheet DS8626, Table 9), as
 /// (pin, UART number, is TX).

@@ -46,8 +46,8 @@ use pybsim_peripherals::otg_fs::{Handshake, InReply, OtgFs};
 use pybsim_peripherals::Ctx;
 
 use super::{Machine, System};
-use crate::cpu::CpuRef;
-use crate::sched::Target;
+use crate::core::cpu::CpuRef;
+use crate::core::sched::Target;
 
 const T: &str = "usb_host";
 

@@ -62,10 +62,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use crate::cpu::{CpuRef, Reg};
+use crate::core::cpu::{CpuRef, Reg};
 use crate::loader::{Image, SymbolKind};
 use crate::machine::Observer;
-use crate::session::{Outcome, Session};
+use crate::run::session::{Outcome, Session};
 use crate::vcd::ClockMap;
 
 /// Options of `pybsim profile` beyond those of `run`.

@@ -1,0 +1,3 @@
+//! Running firmware and scripts on a board: the session.
+
+pub mod session;
