@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use nix::time::{clock_gettime, ClockId};
 
+use pybsim::core::Exit;
 use pybsim::loader::load_file;
-use pybsim::machine::{Exit, Machine, MachineConfig};
+use pybsim::soc::{Machine, MachineConfig};
 
 /// CPU time of this thread in seconds: steadier than wall time on a loaded machine.
 fn cpu_now() -> f64 {
@@ -42,7 +43,7 @@ fn main() {
         let dt = t.elapsed().as_secs_f64();
         assert_eq!(exit, Exit::SemihostExit(0), "compute must pass");
         best_hooked = best_hooked.min(dt);
-        insns = m.sys().insns;
+        insns = m.insns();
         cycles = m.now();
         let c = cpu_now();
         let bare = pybsim::core::cpu::bare_run(&flash)

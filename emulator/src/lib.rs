@@ -7,7 +7,6 @@
 
 pub mod core;
 pub mod loader;
-pub mod machine;
 pub mod profile;
 pub mod run;
 pub mod soc;

@@ -74,21 +74,6 @@ impl ClockMap {
     }
 }
 
-/// The clock history in the machine's event log (`System::event_log`): its
-/// `"clocks sysclk=N ..."` entries, HSI (16 MHz) at reset.
-pub fn clocks_from_log(log: &[(u64, String)]) -> Vec<(u64, u32)> {
-    let mut v = vec![(0, 16_000_000)];
-    for (t, what) in log {
-        if let Some(rest) = what.strip_prefix("clocks sysclk=") {
-            let n: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-            if let Ok(hz) = n.parse() {
-                v.push((*t, hz));
-            }
-        }
-    }
-    v
-}
-
 /// Writes the pin changes recorded by the machine, `(cycle, port, pin, level)`, as VCD,
 /// assuming [`DEFAULT_HZ`] from reset (see the module documentation).
 pub fn write(

@@ -1,8 +1,9 @@
 //! Core tests: small Thumb programs from tests/asm, assembled at test time with
 //! arm-none-eabi-gcc, run on the machine and ended through semihosting.
 
+use pybsim::core::Exit;
 use pybsim::loader::load_file;
-use pybsim::machine::{Exit, Machine, MachineConfig};
+use pybsim::soc::{Machine, MachineConfig};
 use pybsim::testkit::build_program;
 
 struct Run {
@@ -11,6 +12,7 @@ struct Run {
     cycles: u64,
     insns: u64,
     machine: Machine,
+    log: pybsim::core::EventLog,
     symbols: pybsim::loader::Symbols,
 }
 
@@ -52,23 +54,18 @@ fn run_with(name: &str, setup: impl FnOnce(&mut Machine)) -> Run {
     m.load(&image).expect("load image");
     m.reset();
     m.set_budget(2_000_000_000);
-    m.sys().event_log = Some(Vec::new());
+    let log = m.log_events();
     setup(&mut m);
     let exit = m.run();
-    let (out, cycles, insns) = {
-        let s = m.sys();
-        (
-            String::from_utf8_lossy(&s.out.semihost).into_owned(),
-            s.now,
-            s.insns,
-        )
-    };
+    let out = String::from_utf8_lossy(&m.semihost_output()).into_owned();
+    let (cycles, insns) = (m.now(), m.insns());
     Run {
         exit,
         out,
         cycles,
         insns,
         machine: m,
+        log,
         symbols: image.symbols,
     }
 }
@@ -138,7 +135,7 @@ fn systick_counts_1000_in_one_virtual_second() {
     // Every SysTick underflow is exactly 16000 cycles (1 ms at 16 MHz) after the last:
     // 1000 of them in one virtual second. The handler is entered at the next
     // instruction-block boundary after each, a few cycles later.
-    let log = r.machine.sys().event_log.clone().unwrap();
+    let log = r.log.lines();
     let ticks: Vec<u64> = log
         .iter()
         .filter(|(_, w)| w == "systick")
@@ -204,14 +201,13 @@ fn two_runs_give_identical_cycles_and_event_logs() {
     let a = run("nested_irq");
     let b = run("nested_irq");
     assert_eq!(a.cycles, b.cycles);
-    let la = a.machine.sys().event_log.clone();
-    let lb = b.machine.sys().event_log.clone();
+    let (la, lb) = (a.log.lines(), b.log.lines());
     assert_eq!(la, lb);
-    assert!(la.map(|l| l.len()).unwrap_or(0) >= 6);
+    assert!(la.len() >= 6);
     let c = run("systick");
     let d = run("systick");
     assert_eq!(c.cycles, d.cycles);
-    assert_eq!(c.machine.sys().event_log, d.machine.sys().event_log);
+    assert_eq!(c.log.lines(), d.log.lines());
 }
 
 #[test]

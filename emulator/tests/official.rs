@@ -16,7 +16,7 @@
 //! host model (official_usb.rs runs the REPL over USB CDC). The harness puts it on
 //! USART1 the way a user would without rebuilding: a `boot.py` in the flash filesystem
 //! calls `pyb.repl_uart(pyb.UART(1, 115200))`. USART1's TX bytes reach
-//! `System.out.uart[1]` (no wire carries them anywhere else) and the harness feeds RX
+//! `Machine::take_uart_output(1)` (no wire carries them anywhere else) and the harness feeds RX
 //! bytes with `Machine::uart_input` at 115200 baud, then drives the raw REPL over it the
 //! way `mpremote`/`pyboard.py` do.
 //!
@@ -29,9 +29,10 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use pybsim::core::cpu::CpuRef;
+use pybsim::core::{Exit, Observer};
 use pybsim::loader::{self, Image};
-use pybsim::machine::{Exit, Machine, Observer};
 use pybsim::run::session::{format_fault, load_regions, FS_BASE};
+use pybsim::soc::Machine;
 use pybsim_boards::Board;
 
 mod common;
@@ -81,6 +82,10 @@ fn parse_parts(v: &str) -> Parts {
 struct LastPc(Rc<RefCell<u32>>);
 
 impl Observer for LastPc {
+    fn wants_blocks(&self) -> bool {
+        true
+    }
+
     fn block(&mut self, _cpu: &CpuRef, addr: u32, _cycles: u64, _now: u64) {
         *self.0.borrow_mut() = addr;
     }
@@ -153,7 +158,7 @@ impl Official {
         let last_pc = trace_enabled().then(|| {
             let o = LastPc::default();
             let r = o.0.clone();
-            machine.sys().observer = Some(Box::new(o));
+            machine.attach_observer(Box::new(o));
             r
         });
         Official {
@@ -175,7 +180,7 @@ impl Official {
     fn step(&mut self) -> Result<(), String> {
         let until = self.machine.now() + SLICE;
         let exit = self.machine.run_until(until);
-        let out = std::mem::take(&mut self.machine.sys().out.uart[1]);
+        let out = self.machine.take_uart_output(1);
         self.pending.extend_from_slice(&out);
         self.transcript.extend_from_slice(&out);
         if let Some(pc) = &self.last_pc {
@@ -223,7 +228,7 @@ impl Official {
 
     /// Sends bytes into USART1's RX line, back to back at 115200 baud (10-bit frames).
     fn send(&mut self, bytes: &[u8]) {
-        let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;
+        let frame = self.machine.sysclk() as u64 * 10 / 115_200;
         let mut t = self.next_rx.max(self.machine.now());
         for &b in bytes {
             t += frame;
@@ -237,7 +242,7 @@ impl Official {
     fn send_paced(&mut self, bytes: &[u8]) -> Result<(), String> {
         for chunk in bytes.chunks(256) {
             self.send(chunk);
-            let until = self.next_rx + self.machine.sys().clocks.sysclk as u64 / 100;
+            let until = self.next_rx + self.machine.sysclk() as u64 / 100;
             while self.machine.now() < until {
                 self.step()?;
             }
@@ -598,7 +603,7 @@ fn pybv11_first_boot_creates_the_filesystem() {
 }
 
 /// `machine.WDT` resets the board when not fed, and the firmware then reports a
-/// watchdog reset (needs the IWDG model mounted; skipped with a note otherwise).
+/// watchdog reset.
 #[test]
 fn pybv11_watchdog_resets_the_board() {
     let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
@@ -606,14 +611,9 @@ fn pybv11_watchdog_resets_the_board() {
     };
     let mounted = o
         .machine
-        .sys()
-        .bus
-        .get_mut::<pybsim_peripherals::iwdg::Iwdg>("IWDG")
+        .with_device::<pybsim_peripherals::iwdg::Iwdg, _>("IWDG", |_| ())
         .is_some();
-    if !mounted {
-        eprintln!("note: the board does not mount the IWDG model yet; skipped");
-        return;
-    }
+    assert!(mounted, "the board mounts the IWDG model");
     o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
     let (out, err) = o
         .exec_raw(
@@ -647,17 +647,10 @@ fn pybv11_adc_reads_pins_and_internal_channels() {
     let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
         return;
     };
-    let ok = match o.machine.sys().bus.get_mut::<Adc>("ADC") {
-        Some(adc) => {
-            adc.set_input_mv(0, 1650); // X1 = PA0 = ADC channel 0
-            true
-        }
-        None => false,
-    };
-    if !ok {
-        eprintln!("note: the board does not mount the ADC model yet; skipped");
-        return;
-    }
+    let ok = o
+        .machine
+        .with_device::<Adc, _>("ADC", |adc| adc.set_input_mv(0, 1650)); // X1 = PA0 = ADC channel 0
+    assert!(ok.is_some(), "the board mounts the ADC model");
     o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
     let (out, err) = o
         .exec_raw(
@@ -693,10 +686,10 @@ fn pybv11_i2c_and_the_accelerometer() {
     let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
         return;
     };
-    if o.machine.sys().bus.get_mut::<I2c>("I2C1").is_none() {
-        eprintln!("note: the board does not mount the I2C model yet; skipped");
-        return;
-    }
+    assert!(
+        o.machine.with_device::<I2c, _>("I2C1", |_| ()).is_some(),
+        "the board mounts the I2C model"
+    );
     o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
     let t0 = o.ms();
     let (out, err) = o

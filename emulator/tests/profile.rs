@@ -125,16 +125,14 @@ fn s07_collections_listed_with_their_pauses() {
 fn s05_vcd_has_1000_edges_one_loop_apart() {
     let Some(fw) = firmware() else { return };
     let mut s = session(&fw);
-    s.machine.sys().pin_trace = Some(Vec::new());
-    s.machine.sys().event_log = Some(Vec::new());
+    let pins = s.machine.trace_pins();
     let mut out = Vec::new();
     let (outcome, report) =
         profile_run(&mut s, &scenario("s05_viper_toggle.py"), &opts(), &mut out).unwrap();
     assert_eq!(outcome, Outcome::Done);
     assert!(String::from_utf8_lossy(&out).contains("toggles 1000 X1 = 0"));
-    let trace = s.machine.sys().pin_trace.take().unwrap();
-    let log = s.machine.sys().event_log.take().unwrap();
-    let clocks = pybsim::vcd::clocks_from_log(&log);
+    let trace = pins.take();
+    let clocks = s.machine.clock_history();
     let text = pybsim::vcd::render(&trace, &clocks, &s.board);
     // Parse the dump: the X1 wire's id, then its changes with the cycle counter.
     let id_of = |name: &str| {

@@ -376,9 +376,7 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
         fail(code, e)
     })?;
     session.report_resets = !a.tui;
-    if a.vcd.is_some() {
-        session.machine.sys().pin_trace = Some(Vec::new());
-    }
+    let pin_trace = a.vcd.is_some().then(|| session.machine.trace_pins());
     if a.vcd.is_some() || a.dac_trace.is_some() {
         session.machine.record_dac(true);
     }
@@ -418,18 +416,13 @@ fn run(mut a: RunArgs, profile: Option<pybsim::profile::ProfileOpts>) -> Result<
     saved.map_err(|e| fail(EXIT_SOFTWARE, e))?;
     let dac = session.machine.take_dac_samples();
     if let Some(path) = &a.vcd {
-        let (trace, clocks) = {
-            let mut s = session.machine.sys();
-            let mut clocks = vec![(0, 16_000_000)];
-            clocks.extend_from_slice(&s.clock_log);
-            (s.pin_trace.take().unwrap_or_default(), clocks)
-        };
+        let trace = pin_trace.map(|t| t.take()).unwrap_or_default();
+        let clocks = session.machine.clock_history();
         pybsim::vcd::write_with_dac(path, &trace, &dac, &clocks, &session.board)
             .map_err(|e| fail(EXIT_SOFTWARE, e))?;
     }
     if let Some(path) = &a.dac_trace {
-        let mut clocks = vec![(0, 16_000_000)];
-        clocks.extend_from_slice(&session.machine.sys().clock_log);
+        let clocks = session.machine.clock_history();
         pybsim::vcd::write_dac_csv(path, &dac, &clocks).map_err(|e| fail(EXIT_SOFTWARE, e))?;
     }
     Ok(code)

@@ -63,8 +63,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use crate::core::cpu::{CpuRef, Reg};
+use crate::core::Observer;
 use crate::loader::{Image, SymbolKind};
-use crate::machine::Observer;
 use crate::run::session::{Outcome, Session};
 use crate::vcd::ClockMap;
 
@@ -249,6 +249,10 @@ pub struct Profiler {
 struct Hook(Rc<RefCell<Profiler>>);
 
 impl Observer for Hook {
+    fn wants_blocks(&self) -> bool {
+        true
+    }
+
     fn block(&mut self, cpu: &CpuRef, addr: u32, cycles: u64, now: u64) {
         self.0.borrow_mut().block(cpu, addr, cycles, now);
     }
@@ -1469,27 +1473,13 @@ pub fn profile_run(
         opts.trace_json.is_some(),
         opts.trace_min_cycles,
     )));
-    let own_log = {
-        let mut sys = session.machine.sys();
-        sys.observer = Some(Box::new(Hook(prof.clone())));
-        let own = sys.event_log.is_none();
-        if own {
-            sys.event_log = Some(Vec::new());
-        }
-        own
-    };
+    let hook = session
+        .machine
+        .attach_observer(Box::new(Hook(prof.clone())));
     let result = session.run_script(script, out);
     let end = session.machine.now();
-    let clocks = {
-        let mut sys = session.machine.sys();
-        sys.observer = None;
-        let log = if own_log {
-            sys.event_log.take().unwrap_or_default()
-        } else {
-            sys.event_log.clone().unwrap_or_default()
-        };
-        crate::vcd::clocks_from_log(&log)
-    };
+    session.machine.detach_observer(hook);
+    let clocks = session.machine.clock_history();
     let outcome = result?;
     let report = prof.borrow_mut().finish(end, &clocks);
     Ok((outcome, report))

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use pybsim_boards::{Board, Event, Level, Stimuli};
 
+use crate::core::{decode_fault_status, Exit, FaultReport, ResetRecord};
 use crate::loader::{self, Image, LoadRegion};
-use crate::machine::{decode_fault_status, Exit, FaultReport, Machine, ResetRecord};
+use crate::soc::Machine;
 use pybsim_peripherals::device::ResetKind;
 
 /// Cycles between two points where host input may enter.
@@ -49,7 +50,7 @@ pub enum SessionError {
         source: pybsim_fsimage::FsImageError,
     },
     #[error(transparent)]
-    Machine(#[from] crate::machine::MachineError),
+    Machine(#[from] crate::soc::MachineError),
     #[error("--wire {0}")]
     Wire(String),
     #[error("{0}")]
@@ -273,13 +274,7 @@ impl Session {
         })?;
         machine.write_flash(FS_BASE, &img);
         if let Some(seed) = cfg.rng_seed {
-            if let Some(rng) = machine
-                .sys()
-                .bus
-                .get_mut::<pybsim_peripherals::rng::Rng>("RNG")
-            {
-                rng.set_seed(seed);
-            }
+            machine.with_device::<pybsim_peripherals::rng::Rng, _>("RNG", |rng| rng.set_seed(seed));
         }
         machine.reset();
         if let Some(path) = &cfg.sd {
@@ -353,7 +348,7 @@ impl Session {
                 Event::SetVoltage { .. } | Event::Waveform { .. } | Event::SetAccel { .. } => {}
                 Event::UartInput { uart, data, .. } => {
                     // Back to back frames at 115200 baud, 10 bits each.
-                    let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;
+                    let frame = self.machine.sysclk() as u64 * 10 / 115_200;
                     for (i, b) in data.0.iter().enumerate() {
                         self.machine
                             .uart_input(uart, *b, now + frame * (i as u64 + 1));
@@ -377,7 +372,7 @@ impl Session {
         let n = self.usb_pending.len().min(USB_CHUNK);
         let chunk: Vec<u8> = self.usb_pending.drain(..n).collect();
         self.machine.usb_input(&chunk);
-        let hz = self.machine.sys().clocks.sysclk as u128;
+        let hz = self.machine.sysclk() as u128;
         self.usb_next = now + (USB_CHUNK_GAP_NS as u128 * hz).div_ceil(1_000_000_000) as u64;
     }
 
@@ -393,14 +388,14 @@ impl Session {
         // the block) rather than at the next slice boundary.
         if let Some(&(t, _)) = self.stimuli.first() {
             let now_ns = self.virtual_ns();
-            let hz = self.machine.sys().clocks.sysclk as u128;
+            let hz = self.machine.sysclk() as u128;
             let ahead = ((t.saturating_sub(now_ns)) as u128 * hz).div_ceil(1_000_000_000);
             until = until.min(self.machine.now() + (ahead as u64).max(1));
         }
         let exit = self.machine.run_until(until);
         self.note_resets();
         let out = match self.repl_uart {
-            Some(n) => std::mem::take(&mut self.machine.sys().out.uart[n as usize]),
+            Some(n) => self.machine.take_uart_output(n),
             None => {
                 let mut out = self.machine.take_console_output();
                 if !out.is_empty() && !self.auto_console {
@@ -429,10 +424,7 @@ impl Session {
     /// Takes the resets the machine went through since the last call; reports the
     /// watchdog ones.
     fn note_resets(&mut self) {
-        let new: Vec<ResetRecord> = {
-            let s = self.machine.sys();
-            s.resets.get(self.resets_seen..).unwrap_or(&[]).to_vec()
-        };
+        let new: Vec<ResetRecord> = self.machine.resets_since(self.resets_seen);
         self.resets_seen += new.len();
         for r in new {
             let name = match r.kind {
@@ -503,7 +495,7 @@ impl Session {
             }
             return;
         };
-        let frame = self.machine.sys().clocks.sysclk as u64 * 10 / 115_200;
+        let frame = self.machine.sysclk() as u64 * 10 / 115_200;
         let mut t = self.rx_busy_until.max(self.machine.now());
         for &b in bytes {
             t += frame;

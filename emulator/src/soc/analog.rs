@@ -12,7 +12,7 @@ use pybsim_peripherals::analog::{Interp, Signal};
 use pybsim_peripherals::i2c::I2c;
 use pybsim_peripherals::mma7660::Mma7660;
 
-use crate::machine::Machine;
+use crate::soc::Machine;
 
 /// Core clock used to turn cycle counts written in a stimuli file into nanoseconds (as
 /// the session does for every event).

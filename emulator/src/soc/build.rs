@@ -9,8 +9,8 @@ use pybsim_peripherals::{console::Console, exti::Exti, flash::Flash, gpio::Gpio,
 use pybsim_peripherals::{mma7660::Mma7660, otg_fs::OtgFs, rng::Rng, rtc::Rtc, timer::Timer};
 use pybsim_peripherals::{rcc::Rcc, syscfg::Syscfg, usart::Usart, Device};
 
-use crate::machine::{Machine, MachineConfig, MachineError};
-use crate::soc::bus::Unmodelled;
+use super::bus::Unmodelled;
+use super::{Machine, MachineConfig, MachineError};
 
 /// Alternate-function UART pins of the STM32F405 (datasheet DS8626, Table 9), as
 /// (pin, UART number, is TX).
@@ -109,8 +109,7 @@ pub fn build(board: &Board, wires: &[(PinId, PinId)]) -> Result<Machine, Machine
             all.push(pair);
         }
     }
-    {
-        let mut s = m.sys();
+    m.with_soc(|s| {
         // The accelerometer is powered by a pin (the Pyboard's PB5 drives its AVDD).
         if let Some(acc) = &board.accelerometer {
             let pin = board.pin(&acc.power_pin);
@@ -136,6 +135,6 @@ pub fn build(board: &Board, wires: &[(PinId, PinId)]) -> Result<Machine, Machine
                 }
             }
         }
-    }
+    });
     Ok(m)
 }

@@ -1,7 +1,7 @@
 //! DMA on the machine's side: routes request signals to streams (RM0090 Tables 42 and
 //! 43), performs the bus accesses the DMA models ask for, and routes timer trigger
-//! outputs to the DAC. A child module of `machine` (it reaches the System's effect
-//! plumbing); `machine.rs` only calls in from `service` and `apply_effects`.
+//! outputs to the DAC. The chip's effect plumbing (effects.rs) and its event dispatch
+//! call in here.
 //!
 //! - Request lines are levels. Several signals can share one stream/channel input
 //!   (TIM2_UP and TIM2_CH3 on DMA1 stream 1 channel 3): the input is their OR.
@@ -21,7 +21,11 @@ use pybsim_peripherals::dma::sxndtr;
 use pybsim_peripherals::dma::{Access, AccessError, Dma};
 use pybsim_peripherals::i2c::I2c;
 
-use super::*;
+use pybsim_peripherals::{Ctx, Device, Effect, Size};
+
+use super::bus::Bus;
+use super::memmap::{CCM_BASE, CCM_SIZE};
+use super::{Machine, SIo, Soc};
 
 use DmaSignal::*;
 
@@ -190,15 +194,16 @@ fn ccm(addr: u32, len: u32) -> bool {
     addr < CCM_BASE + CCM_SIZE && addr.wrapping_add(len) > CCM_BASE
 }
 
-impl System {
+impl Soc {
     /// The time of the access or event whose effects are being applied.
-    fn fx_now(&self) -> u64 {
-        self.fx_time.unwrap_or(self.now)
+    fn fx_now(&self, io: &SIo) -> u64 {
+        self.fx_time.unwrap_or(io.now())
     }
 
     /// A peripheral raised or dropped DMA request `signal`.
     pub(super) fn dma_request(
         &mut self,
+        io: &mut SIo,
         signal: DmaSignal,
         level: bool,
         work: &mut Vec<(u16, Effect)>,
@@ -222,7 +227,7 @@ impl System {
                 .high
                 .iter()
                 .any(|s| routes(*s).any(|r| r == (d, x, c)));
-            let (_, fx) = self.with_model(idx, self.fx_now(), |m: &mut Dma, ctx| {
+            let (_, fx) = self.with_model(idx, self.fx_now(io), |m: &mut Dma, ctx| {
                 m.set_line(ctx, x as usize, c, line)
             });
             work.extend(fx.into_iter().map(|e| (idx, e)));
@@ -230,12 +235,17 @@ impl System {
     }
 
     /// The flow-controlling peripheral on `signal` ended its block transfer.
-    pub(super) fn dma_peripheral_end(&mut self, signal: DmaSignal, work: &mut Vec<(u16, Effect)>) {
+    pub(super) fn dma_peripheral_end(
+        &mut self,
+        io: &mut SIo,
+        signal: DmaSignal,
+        work: &mut Vec<(u16, Effect)>,
+    ) {
         for (d, x, c) in routes(signal) {
             let Some(idx) = self.dma_wiring.dma[d as usize - 1] else {
                 continue;
             };
-            let (_, fx) = self.with_model(idx, self.fx_now(), |m: &mut Dma, ctx| {
+            let (_, fx) = self.with_model(idx, self.fx_now(io), |m: &mut Dma, ctx| {
                 if m.chsel(x as usize) == c {
                     m.peripheral_end(ctx, x as usize);
                 }
@@ -258,7 +268,7 @@ impl System {
 
     /// After a transfer of stream `x` of DMA controller `idx`: the EOT_1 (one transfer
     /// left) and EOT (none left) signals that I2C (CR2.LAST) and ADC (CR2.DDS) listen to.
-    fn dma_count_signals(&mut self, cpu: &mut CpuRef, idx: u16, x: usize, at: u64) {
+    fn dma_count_signals(&mut self, io: &mut SIo, idx: u16, x: usize, at: u64) {
         let (info, _) = self.with_model(idx, at, |m: &mut Dma, ctx| {
             let ndtr = m.read(ctx, sxndtr(x), Size::Word).unwrap_or(u32::MAX);
             (m.number(), m.chsel(x), ndtr)
@@ -270,14 +280,14 @@ impl System {
                 let name = format!("I2C{n}");
                 if let Some(i) = self.bus.index_of(&name) {
                     let (_, mut fx) = self.with_model(i, at, |m: &mut I2c, ctx| m.dma_eot_1(ctx));
-                    self.apply_effects(cpu, i, &mut fx);
+                    self.apply_effects(io, i, &mut fx);
                 }
             }
             if ndtr == 0 && here(DmaSignal::Adc(n)) {
                 if let Some(i) = self.dma_wiring.adc {
                     let (_, mut fx) =
                         self.with_model(i, at, |m: &mut Adc, ctx| m.dma_transfer_complete(ctx, n));
-                    self.apply_effects(cpu, i, &mut fx);
+                    self.apply_effects(io, i, &mut fx);
                 }
             }
         }
@@ -285,7 +295,7 @@ impl System {
 
     /// The event of DMA controller `idx` fired at `at`: perform the accesses its streams
     /// are due for.
-    pub(super) fn dma_serve(&mut self, cpu: &mut CpuRef, idx: u16, at: u64) {
+    pub(super) fn dma_serve(&mut self, io: &mut SIo, idx: u16, at: u64) {
         let (due, _) = self.with_model(idx, at, |m: &mut Dma, _| m.due());
         let due = due.unwrap_or(0);
         for x in 0..8 {
@@ -296,16 +306,16 @@ impl System {
             let Some(Some(acc)) = acc else {
                 continue;
             };
-            let r = self.dma_perform(cpu, acc, at);
+            let r = self.dma_perform(io, acc, at);
             let (_, mut fx) = self.with_model(idx, at, |m: &mut Dma, ctx| m.done(ctx, x, r));
             let prev = self.fx_time.replace(at);
-            self.apply_effects(cpu, idx, &mut fx);
-            self.dma_count_signals(cpu, idx, x, at);
+            self.apply_effects(io, idx, &mut fx);
+            self.dma_count_signals(io, idx, x, at);
             self.fx_time = prev;
         }
     }
 
-    fn dma_perform(&mut self, cpu: &mut CpuRef, acc: Access, at: u64) -> Result<u32, AccessError> {
+    fn dma_perform(&mut self, io: &mut SIo, acc: Access, at: u64) -> Result<u32, AccessError> {
         match acc {
             Access::Read { addr, size } => {
                 if ccm(addr, size.bytes()) {
@@ -313,7 +323,7 @@ impl System {
                 }
                 let mut buf = [0u8; 4];
                 let n = size.bytes() as usize;
-                if cpu.read_mem(addr, &mut buf[..n]).is_ok() {
+                if io.read_mem(addr, &mut buf[..n]).is_ok() {
                     return Ok(u32::from_le_bytes(buf));
                 }
                 let mut fx = Vec::new();
@@ -324,7 +334,7 @@ impl System {
                 match r {
                     Ok((i, v)) => {
                         let prev = self.fx_time.replace(at);
-                        self.apply_effects(cpu, i, &mut fx);
+                        self.apply_effects(io, i, &mut fx);
                         self.fx_time = prev;
                         Ok(v)
                     }
@@ -337,7 +347,7 @@ impl System {
                 }
                 let bytes = value.to_le_bytes();
                 let n = size.bytes() as usize;
-                if cpu.write_mem(addr, &bytes[..n]).is_ok() {
+                if io.write_mem(addr, &bytes[..n]).is_ok() {
                     return Ok(0);
                 }
                 let mut fx = Vec::new();
@@ -348,7 +358,7 @@ impl System {
                 match r {
                     Ok(i) => {
                         let prev = self.fx_time.replace(at);
-                        self.apply_effects(cpu, i, &mut fx);
+                        self.apply_effects(io, i, &mut fx);
                         self.fx_time = prev;
                         Ok(0)
                     }
@@ -362,18 +372,12 @@ impl System {
 impl Machine {
     /// Starts (or stops) keeping every DAC output sample.
     pub fn record_dac(&mut self, on: bool) {
-        if let Some(d) = self.sys.borrow_mut().bus.get_mut::<Dac>("DAC") {
-            d.set_recording(on);
-        }
+        self.with_device::<Dac, _>("DAC", |d| d.set_recording(on));
     }
 
     /// The DAC output samples since the last call: (CPU cycle, channel 1-2, 12-bit code).
     pub fn take_dac_samples(&mut self) -> Vec<Sample> {
-        self.sys
-            .borrow_mut()
-            .bus
-            .get_mut::<Dac>("DAC")
-            .map(|d| d.take_samples())
+        self.with_device::<Dac, _>("DAC", |d| d.take_samples())
             .unwrap_or_default()
     }
 }

@@ -17,8 +17,8 @@ use std::path::Path;
 use pybsim_boards::Board;
 use pybsim_peripherals::sdcard::SdCard;
 
-use crate::machine::Machine;
 use crate::run::session::SessionError;
+use crate::soc::Machine;
 
 /// Reads `path`, makes the card and puts it in the slot of `machine`; grounds the board's
 /// SD_SW pin.

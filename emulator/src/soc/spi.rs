@@ -24,7 +24,7 @@ use pybsim_peripherals::gpio::{Gpio, Mode as GpioMode};
 use pybsim_peripherals::spi::{Spi, SpiDevice};
 use pybsim_peripherals::Effect;
 
-use super::{Machine, System};
+use super::{Machine, SIo, Soc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -62,17 +62,17 @@ impl Machine {
         if !(1..=3).contains(&n) {
             return Err(format!("SPI{n} does not exist on the STM32F405 (SPI1-3)"));
         }
-        self.sys().spi.devices[n as usize] = Some(dev);
+        self.with_soc(|s| s.spi.devices[n as usize] = Some(dev));
         Ok(())
     }
 }
 
-impl System {
+impl Soc {
     /// The SPI signal pin (`port`, `pin`) carries now, from its mode and AF.
-    fn spi_role(&mut self, port: u8, pin: u8) -> Option<(u8, Role)> {
+    fn spi_role(&mut self, io: &SIo, port: u8, pin: u8) -> Option<(u8, Role)> {
         let gi = self.gpio(port)?;
         let (Some((mode, af)), _) =
-            self.with_model(gi, self.now, |g: &mut Gpio, _| (g.pin_mode(pin), g.af(pin)))
+            self.with_model(gi, io.now(), |g: &mut Gpio, _| (g.pin_mode(pin), g.af(pin)))
         else {
             return None;
         };
@@ -86,10 +86,10 @@ impl System {
     }
 
     /// The pins now carrying `role` of SPI `n`.
-    fn spi_pins(&mut self, n: u8, role: Role) -> Vec<(u8, u8)> {
+    fn spi_pins(&mut self, io: &SIo, n: u8, role: Role) -> Vec<(u8, u8)> {
         let mut v = Vec::new();
         for p in SPI_PINS.iter().filter(|p| p.2 == n && p.4 == role) {
-            if self.spi_role(p.0, p.1) == Some((n, role)) {
+            if self.spi_role(io, p.0, p.1) == Some((n, role)) {
                 v.push((p.0, p.1));
             }
         }
@@ -97,10 +97,10 @@ impl System {
     }
 
     /// The level of a pin as its input buffer sees it, as a frame of `bits`.
-    fn spi_idle_word(&mut self, pin: Option<(u8, u8)>, bits: u8) -> u16 {
+    fn spi_idle_word(&mut self, io: &SIo, pin: Option<(u8, u8)>, bits: u8) -> u16 {
         let Some((port, pin)) = pin else { return 0 };
         let Some(gi) = self.gpio(port) else { return 0 };
-        let (idr, _) = self.with_model(gi, self.now, |g: &mut Gpio, _| g.idr());
+        let (idr, _) = self.with_model(gi, io.now(), |g: &mut Gpio, _| g.idr());
         if idr.unwrap_or(0) & (1 << pin) != 0 {
             if bits == 16 {
                 0xFFFF
@@ -116,6 +116,7 @@ impl System {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn spi_frame(
         &mut self,
+        io: &mut SIo,
         dev: u16,
         n: u8,
         word: u16,
@@ -130,8 +131,8 @@ impl System {
             .get_mut(n as usize)
             .and_then(|d| d.as_mut())
             .map(|d| d.exchange(word, bits, mode));
-        let mosi = self.spi_pins(n, Role::Mosi);
-        let miso = self.spi_pins(n, Role::Miso);
+        let mosi = self.spi_pins(io, n, Role::Mosi);
+        let miso = self.spi_pins(io, n, Role::Miso);
         // (slave, gets MOSI, drives MISO)
         let mut slaves: Vec<(u8, bool, bool)> = Vec::new();
         let mut loopback = false;
@@ -141,7 +142,7 @@ impl System {
             if !is_mosi && !is_miso {
                 continue;
             }
-            match self.spi_role(b.0, b.1) {
+            match self.spi_role(io, b.0, b.1) {
                 Some((k, Role::Mosi)) if k != n && is_mosi => {
                     match slaves.iter_mut().find(|s| s.0 == k) {
                         Some(s) => s.1 = true,
@@ -165,10 +166,10 @@ impl System {
             let rx = if gets_mosi {
                 word
             } else {
-                let pin = self.spi_pins(k, Role::Mosi).first().copied();
-                self.spi_idle_word(pin, bits)
+                let pin = self.spi_pins(io, k, Role::Mosi).first().copied();
+                self.spi_idle_word(io, pin, bits)
             };
-            let (out, fx) = self.with_model(si, self.now, |s: &mut Spi, ctx| {
+            let (out, fx) = self.with_model(si, io.now(), |s: &mut Spi, ctx| {
                 let m = s.mode();
                 s.slave_frame(ctx, rx, bits, end).map(|o| (o, m))
             });
@@ -180,7 +181,7 @@ impl System {
                 self.spi.mode_warned = true;
                 tracing::warn!(
                     target: "periph::guest_error",
-                    t = self.now,
+                    t = io.now(),
                     "SPI{n} (master, mode {mode}) and SPI{k} (slave, mode {slave_mode}) \
                      disagree on CPOL/CPHA; the frame is exchanged as if they agreed (warned once)"
                 );
@@ -194,10 +195,10 @@ impl System {
         }
         let reply = match reply {
             Some(r) => r,
-            None => self.spi_idle_word(miso.first().copied(), bits),
+            None => self.spi_idle_word(io, miso.first().copied(), bits),
         };
-        self.log(|| format!("SPI{n} frame {word:#x} -> {reply:#x}"));
-        let (_, fx) = self.with_model(dev, self.now, |s: &mut Spi, _| s.set_incoming(reply));
+        io.log(|| format!("SPI{n} frame {word:#x} -> {reply:#x}"));
+        let (_, fx) = self.with_model(dev, io.now(), |s: &mut Spi, _| s.set_incoming(reply));
         work.extend(fx.into_iter().map(|e| (dev, e)));
     }
 }

@@ -45,9 +45,7 @@ use std::collections::VecDeque;
 use pybsim_peripherals::otg_fs::{Handshake, InReply, OtgFs};
 use pybsim_peripherals::Ctx;
 
-use super::{Machine, System};
-use crate::core::cpu::CpuRef;
-use crate::core::sched::Target;
+use super::{Machine, SIo, Soc, SocEvent};
 
 const T: &str = "usb_host";
 
@@ -269,7 +267,7 @@ fn class_name(class: u8, sub: u8) -> &'static str {
     }
 }
 
-/// The host model's state. It lives in [`System`] while attached.
+/// The host model's state. It lives in [`Soc`] while attached.
 #[derive(Debug)]
 pub struct UsbHost {
     dev: Option<u16>,
@@ -365,9 +363,9 @@ impl UsbHost {
 }
 
 /// Virtual µs of the machine's cycle `t` (following the clock changes).
-fn micros(s: &System, t: u64) -> u64 {
+fn micros(clock_log: &[(u64, u32)], t: u64) -> u64 {
     let (mut ns, mut t0, mut hz) = (0u128, 0u64, pybsim_peripherals::Clocks::RESET.sysclk);
-    for &(at, h) in &s.clock_log {
+    for &(at, h) in clock_log {
         if at > t {
             break;
         }
@@ -378,7 +376,7 @@ fn micros(s: &System, t: u64) -> u64 {
     (ns / 1000) as u64
 }
 
-impl System {
+impl Soc {
     fn ns_to_cycles(&self, ns: u64) -> u64 {
         (ns as u128 * self.clocks.sysclk as u128).div_ceil(1_000_000_000) as u64
     }
@@ -390,39 +388,39 @@ impl System {
     /// Runs `f` on the OTG FS model at `at` and applies its effects.
     fn otg<R>(
         &mut self,
-        cpu: &mut CpuRef,
+        io: &mut SIo,
         idx: u16,
         at: u64,
         f: impl FnOnce(&mut OtgFs, &mut Ctx) -> R,
     ) -> Option<R> {
         let (r, mut fx) = self.with_model(idx, at, f);
-        self.apply_effects(cpu, idx, &mut fx);
+        self.apply_effects(io, idx, &mut fx);
         r
     }
 
     /// The device changed what the bus sees: NAKed pipes may go again.
-    pub(super) fn usb_wake(&mut self) {
+    pub(super) fn usb_wake(&mut self, io: &mut SIo) {
         if let Some(h) = self.usb_host.as_mut() {
             h.in_waiting = false;
             h.out_waiting = false;
             h.ctl_waiting = false;
-            self.sched.schedule(Target::UsbHost, RUN, self.now);
+            io.schedule(SocEvent::UsbHost, RUN, io.now());
         }
     }
 
     /// A host event fired at `at`.
-    pub(super) fn usb_host_event(&mut self, cpu: &mut CpuRef, at: u64, token: u32) {
+    pub(super) fn usb_host_event(&mut self, io: &mut SIo, at: u64, token: u32) {
         let Some(mut h) = self.usb_host.take() else {
             return;
         };
         match token {
-            SOF => self.usb_sof(cpu, &mut h, at),
-            _ => self.usb_run(cpu, &mut h, at),
+            SOF => self.usb_sof(io, &mut h, at),
+            _ => self.usb_run(io, &mut h, at),
         }
         self.usb_host = Some(h);
     }
 
-    fn usb_sof(&mut self, cpu: &mut CpuRef, h: &mut UsbHost, at: u64) {
+    fn usb_sof(&mut self, io: &mut SIo, h: &mut UsbHost, at: u64) {
         let Some(idx) = h.dev else { return };
         if !h.sof_running {
             return;
@@ -430,26 +428,26 @@ impl System {
         h.frame = (h.frame + 1) & 0x7FF;
         h.frame_start = at;
         let frame = h.frame;
-        self.otg(cpu, idx, at, |d, ctx| d.sof(ctx, frame));
+        self.otg(io, idx, at, |d, ctx| d.sof(ctx, frame));
         let next = at + self.ns_to_cycles(FRAME_NS);
-        self.sched.schedule(Target::UsbHost, SOF, next);
+        io.schedule(SocEvent::UsbHost, SOF, next);
         // Every frame the host tries its pending pipes again.
         h.in_waiting = false;
         h.out_waiting = false;
         h.ctl_waiting = false;
         let after_sof = at + self.bits_to_cycles(35 + 8);
         h.bus_free = h.bus_free.max(after_sof);
-        self.sched.schedule(Target::UsbHost, RUN, h.bus_free);
+        io.schedule(SocEvent::UsbHost, RUN, h.bus_free);
     }
 
-    fn usb_run(&mut self, cpu: &mut CpuRef, h: &mut UsbHost, at: u64) {
+    fn usb_run(&mut self, io: &mut SIo, h: &mut UsbHost, at: u64) {
         let Some(idx) = h.dev else { return };
-        let pull = self.otg(cpu, idx, at, |d, _| d.pullup()).unwrap_or(false);
-        let us = micros(self, at);
+        let pull = self.otg(io, idx, at, |d, _| d.pullup()).unwrap_or(false);
+        let us = micros(io.clock_log(), at);
         if !pull && h.state != State::Detached {
             tracing::info!(target: T, t = at, us, "device disconnected (D+ pull-up gone)");
             h.detach();
-            self.sched.cancel(Target::UsbHost, SOF);
+            io.cancel(SocEvent::UsbHost, SOF);
             return;
         }
         match h.state {
@@ -459,39 +457,38 @@ impl System {
                     tracing::info!(target: T, t = at, us, "device attached (D+ pull-up); debounce");
                     let until = at + self.ns_to_cycles(T_ATTDB);
                     h.state = State::Debounce(until);
-                    self.sched.schedule(Target::UsbHost, RUN, until);
+                    io.schedule(SocEvent::UsbHost, RUN, until);
                 }
             }
             State::Debounce(until) => {
                 if at < until {
-                    self.sched.schedule(Target::UsbHost, RUN, until);
+                    io.schedule(SocEvent::UsbHost, RUN, until);
                     return;
                 }
                 tracing::info!(target: T, t = at, us, "bus reset");
-                self.otg(cpu, idx, at, |d, ctx| d.bus_reset(ctx));
+                self.otg(io, idx, at, |d, ctx| d.bus_reset(ctx));
                 let until = at + self.ns_to_cycles(T_DRST);
                 h.state = State::Reset(until);
-                self.sched.schedule(Target::UsbHost, RUN, until);
+                io.schedule(SocEvent::UsbHost, RUN, until);
             }
             State::Reset(until) => {
                 if at < until {
-                    self.sched.schedule(Target::UsbHost, RUN, until);
+                    io.schedule(SocEvent::UsbHost, RUN, until);
                     return;
                 }
-                self.otg(cpu, idx, at, |d, ctx| d.bus_reset_end(ctx));
+                self.otg(io, idx, at, |d, ctx| d.bus_reset_end(ctx));
                 tracing::info!(target: T, t = at, us, "reset done; SOF every 1 ms");
                 h.sof_running = true;
                 h.frame_start = at;
                 h.bus_free = at;
-                self.sched
-                    .schedule(Target::UsbHost, SOF, at + self.ns_to_cycles(FRAME_NS));
+                io.schedule(SocEvent::UsbHost, SOF, at + self.ns_to_cycles(FRAME_NS));
                 let until = at + self.ns_to_cycles(T_RSTRCY);
                 h.state = State::Recovery(until);
-                self.sched.schedule(Target::UsbHost, RUN, until);
+                io.schedule(SocEvent::UsbHost, RUN, until);
             }
             State::Recovery(until) => {
                 if at < until {
-                    self.sched.schedule(Target::UsbHost, RUN, until);
+                    io.schedule(SocEvent::UsbHost, RUN, until);
                     return;
                 }
                 h.state = State::Enumerating;
@@ -501,18 +498,18 @@ impl System {
                 h.ep0_mps = 64;
                 h.ctl = Some(Control::new(Step::DeviceDesc64, 0x80, 6, 0x0100, 0, 64));
                 h.ctl_since = at;
-                self.usb_transact(cpu, h, idx, at);
+                self.usb_transact(io, h, idx, at);
             }
-            State::Enumerating | State::Running => self.usb_transact(cpu, h, idx, at),
+            State::Enumerating | State::Running => self.usb_transact(io, h, idx, at),
             State::Failed => {}
         }
     }
 
     /// Runs the next transaction, if any can go now, and schedules the one after it.
-    fn usb_transact(&mut self, cpu: &mut CpuRef, h: &mut UsbHost, idx: u16, at: u64) {
+    fn usb_transact(&mut self, io: &mut SIo, h: &mut UsbHost, idx: u16, at: u64) {
         if at < h.bus_free || at < h.hold_until {
             let t = h.bus_free.max(h.hold_until);
-            self.sched.schedule(Target::UsbHost, RUN, t);
+            io.schedule(SocEvent::UsbHost, RUN, t);
             return;
         }
         // Which pipe goes: the control transfer, else bulk OUT with data, else bulk IN.
@@ -523,7 +520,7 @@ impl System {
         }
         let pipe = if let Some(c) = &h.ctl {
             if at.saturating_sub(h.ctl_since) > self.ns_to_cycles(T_CTL_TIMEOUT) {
-                let us = micros(self, at);
+                let us = micros(io.clock_log(), at);
                 tracing::warn!(
                     target: T,
                     t = at,
@@ -533,7 +530,7 @@ impl System {
                 );
                 h.state = State::Failed;
                 h.ctl = None;
-                self.sched.cancel(Target::UsbHost, RUN);
+                io.cancel(SocEvent::UsbHost, RUN);
                 return;
             }
             if h.ctl_waiting {
@@ -563,14 +560,14 @@ impl System {
             return; // the next SOF runs it
         }
         let bits = match pipe {
-            Pipe::Control => self.usb_control(cpu, h, idx, at),
+            Pipe::Control => self.usb_control(io, h, idx, at),
             Pipe::BulkOut => {
                 let cdc = h.cdc.expect("running means a CDC function");
                 let n = h.tx.len().min(cdc.out_mps);
                 let data: Vec<u8> = h.tx.iter().take(n).copied().collect();
                 let addr = h.addr;
                 let hs = self
-                    .otg(cpu, idx, at, |d, ctx| {
+                    .otg(io, idx, at, |d, ctx| {
                         d.out(ctx, addr, cdc.ep_out as usize, &data)
                     })
                     .unwrap_or(Handshake::None);
@@ -591,7 +588,7 @@ impl System {
                 let cdc = h.cdc.expect("running means a CDC function");
                 let addr = h.addr;
                 let r = self
-                    .otg(cpu, idx, at, |d, ctx| {
+                    .otg(io, idx, at, |d, ctx| {
                         d.in_token(ctx, addr, cdc.ep_in as usize)
                     })
                     .unwrap_or(InReply::None);
@@ -614,22 +611,22 @@ impl System {
             }
         };
         h.bus_free = at + self.bits_to_cycles(bits);
-        self.sched.schedule(Target::UsbHost, RUN, h.bus_free);
+        io.schedule(SocEvent::UsbHost, RUN, h.bus_free);
     }
 
     /// One transaction of the control transfer in progress; returns its bit time.
-    fn usb_control(&mut self, cpu: &mut CpuRef, h: &mut UsbHost, idx: u16, at: u64) -> u64 {
+    fn usb_control(&mut self, io: &mut SIo, h: &mut UsbHost, idx: u16, at: u64) -> u64 {
         let Some(mut c) = h.ctl.take() else { return 0 };
         let addr = h.addr;
         let mps = h.ep0_mps;
-        let us = micros(self, at);
+        let us = micros(io.clock_log(), at);
         let mut done = false;
         let mut failed: Option<String> = None;
         let bits = match c.stage {
             Stage::Setup => {
                 let req = c.req;
                 match self
-                    .otg(cpu, idx, at, |d, ctx| d.setup(ctx, addr, 0, req))
+                    .otg(io, idx, at, |d, ctx| d.setup(ctx, addr, 0, req))
                     .unwrap_or(Handshake::None)
                 {
                     Handshake::Ack => {
@@ -654,7 +651,7 @@ impl System {
                 177
             }
             Stage::DataIn => match self
-                .otg(cpu, idx, at, |d, ctx| d.in_token(ctx, addr, 0))
+                .otg(io, idx, at, |d, ctx| d.in_token(ctx, addr, 0))
                 .unwrap_or(InReply::None)
             {
                 InReply::Data(d) => {
@@ -680,7 +677,7 @@ impl System {
                 let chunk = c.out[off..end].to_vec();
                 let n = chunk.len() as u64;
                 match self
-                    .otg(cpu, idx, at, |d, ctx| d.out(ctx, addr, 0, &chunk))
+                    .otg(io, idx, at, |d, ctx| d.out(ctx, addr, 0, &chunk))
                     .unwrap_or(Handshake::None)
                 {
                     Handshake::Ack => {
@@ -696,7 +693,7 @@ impl System {
                 113 + 8 * n
             }
             Stage::StatusIn => match self
-                .otg(cpu, idx, at, |d, ctx| d.in_token(ctx, addr, 0))
+                .otg(io, idx, at, |d, ctx| d.in_token(ctx, addr, 0))
                 .unwrap_or(InReply::None)
             {
                 InReply::Data(_) => {
@@ -713,7 +710,7 @@ impl System {
                 }
             },
             Stage::StatusOut => match self
-                .otg(cpu, idx, at, |d, ctx| d.out(ctx, addr, 0, &[]))
+                .otg(io, idx, at, |d, ctx| d.out(ctx, addr, 0, &[]))
                 .unwrap_or(Handshake::None)
             {
                 Handshake::Ack => {
@@ -733,7 +730,7 @@ impl System {
         if let Some(why) = failed {
             tracing::warn!(target: T, t = at, us, step = ?c.step, "enumeration failed: {why}");
             h.state = State::Failed;
-            self.sched.cancel(Target::UsbHost, RUN);
+            io.cancel(SocEvent::UsbHost, RUN);
             return bits;
         }
         if !done {
@@ -879,9 +876,7 @@ impl Machine {
     /// Plugs the board into a USB host: VBUS on (PA9 high), and a host that enumerates
     /// the device once it pulls D+ up.
     pub fn usb_attach(&mut self) {
-        let sys = self.sys.clone();
-        self.cpu.with(|cpu| {
-            let mut s = sys.borrow_mut();
+        self.with_soc_io(|s, io| {
             if s.usb_host.is_some() {
                 return;
             }
@@ -890,61 +885,55 @@ impl Machine {
             h.dev = idx;
             s.usb_host = Some(Box::new(h));
             if let Some(i) = idx {
-                let now = s.now;
-                s.otg(cpu, i, now, |d, ctx| d.set_vbus(ctx, true));
+                let now = io.now();
+                s.otg(io, i, now, |d, ctx| d.set_vbus(ctx, true));
             }
-            s.drive_pin(cpu, 0, 9, Some(true));
-            s.refresh_deadline();
+            s.drive_pin(io, 0, 9, Some(true));
+            io.refresh_deadline();
         });
     }
 
     /// The host's CDC port is open.
     pub fn usb_cdc_open(&self) -> bool {
-        self.sys
-            .borrow()
-            .usb_host
-            .as_ref()
-            .is_some_and(|h| h.cdc_open())
+        self.with_soc(|s| s.usb_host.as_ref().is_some_and(|h| h.cdc_open()))
     }
 
     /// A USB device has connected to the host at some point (its console is USB).
     pub fn usb_device_seen(&self) -> bool {
-        self.sys.borrow().usb_host.as_ref().is_some_and(|h| h.seen)
+        self.with_soc(|s| s.usb_host.as_ref().is_some_and(|h| h.seen))
     }
 
     /// What the host is doing, for messages (None when no host is attached).
     pub fn usb_status(&self) -> Option<String> {
-        self.sys.borrow().usb_host.as_ref().map(|h| h.status())
+        self.with_soc(|s| s.usb_host.as_ref().map(|h| h.status()))
     }
 
     /// Virtual µs at which the CDC port opened.
     pub fn usb_opened_us(&self) -> Option<u64> {
-        self.sys
-            .borrow()
-            .usb_host
-            .as_ref()
-            .and_then(|h| h.opened_us)
+        self.with_soc(|s| s.usb_host.as_ref().and_then(|h| h.opened_us))
     }
 
     /// Queues console input for the CDC bulk OUT endpoint (sent from now on).
     pub fn usb_input(&mut self, bytes: &[u8]) {
-        let mut s = self.sys.borrow_mut();
-        let now = s.now;
-        if let Some(h) = s.usb_host.as_mut() {
-            h.tx.extend(bytes.iter().copied());
-            h.out_waiting = false;
-            s.sched.schedule(Target::UsbHost, RUN, now);
-            s.refresh_deadline();
-        }
+        self.with_soc_io(|s, io| {
+            let now = io.now();
+            if let Some(h) = s.usb_host.as_mut() {
+                h.tx.extend(bytes.iter().copied());
+                h.out_waiting = false;
+                io.schedule(SocEvent::UsbHost, RUN, now);
+                io.refresh_deadline();
+            }
+        });
     }
 
     /// Takes the console output received over CDC since the last call.
     pub fn take_usb_output(&mut self) -> Vec<u8> {
-        let mut s = self.sys.borrow_mut();
-        s.usb_host
-            .as_mut()
-            .map(|h| std::mem::take(&mut h.rx))
-            .unwrap_or_default()
+        self.with_soc(|s| {
+            s.usb_host
+                .as_mut()
+                .map(|h| std::mem::take(&mut h.rx))
+                .unwrap_or_default()
+        })
     }
 }
 

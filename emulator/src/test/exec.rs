@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::core::cpu::{CpuRef, Reg};
-use crate::machine::{decode_fault_status, Observer};
+use crate::core::{decode_fault_status, Observer};
 use crate::run::session::{Outcome, Session, SessionConfig};
 
 /// Cycles the firmware may take to reach its REPL prompt.
@@ -89,6 +89,10 @@ struct TxClock {
 }
 
 impl Observer for TxClock {
+    fn wants_blocks(&self) -> bool {
+        true
+    }
+
     fn block(&mut self, cpu: &CpuRef, addr: u32, _cycles: u64, now: u64) {
         if addr != self.entry {
             return;
@@ -108,7 +112,7 @@ enum Stop {
     Fatal(String),
     Budget(String),
     /// A watchdog reset the board: the test's REPL session is gone.
-    Watchdog(crate::machine::ResetRecord),
+    Watchdog(crate::core::ResetRecord),
 }
 
 struct Driver {
@@ -167,13 +171,14 @@ impl Driver {
 
     /// A fault exception active, or the firmware's fatal error text in new output.
     fn fatal_state(&mut self, seen: usize) -> Option<String> {
-        {
-            let sys = self.s.machine.sys();
-            for (exc, name) in FAULT_EXCEPTIONS {
-                if sys.scs.is_active(exc) {
-                    return Some(name.to_string());
-                }
-            }
+        let active = self.s.machine.with_core(|st| {
+            FAULT_EXCEPTIONS
+                .iter()
+                .find(|(exc, _)| st.scs.is_active(*exc))
+                .map(|(_, name)| name.to_string())
+        });
+        if active.is_some() {
+            return active;
         }
         let new = &self.pending[seen..];
         for marker in [&b"FATAL ERROR:"[..], b"FATAL: uncaught exception"] {
@@ -226,10 +231,10 @@ impl Driver {
     }
 
     fn describe_fatal(&mut self, what: &str, output: &[u8]) -> String {
-        let (cfsr, hfsr, bfar, mmfar) = {
-            let sys = self.s.machine.sys();
-            (sys.scs.cfsr, sys.scs.hfsr, sys.scs.bfar, sys.scs.mmfar)
-        };
+        let (cfsr, hfsr, bfar, mmfar) = self
+            .s
+            .machine
+            .with_core(|st| (st.scs.cfsr, st.scs.hfsr, st.scs.bfar, st.scs.mmfar));
         let mut s = String::new();
         if FAULT_EXCEPTIONS.iter().any(|(_, n)| *n == what) {
             s.push_str(&format!(
@@ -310,9 +315,13 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
         ),
         fatal: None,
     };
+    let mut watch = None;
     if let Some(sym) = d.s.image.symbols.by_name(TX_SYMBOL) {
         let entry = sym.addr & !1;
-        d.s.machine.sys().observer = Some(Box::new(TxClock { entry, log }));
+        watch = Some(
+            d.s.machine
+                .attach_observer(Box::new(TxClock { entry, log })),
+        );
         d.exact = true;
     }
     // A watchdog reset ends the test with its own report (no stderr line per job).
@@ -360,7 +369,9 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
         }
     }
     // Stop observing before the session goes.
-    d.s.machine.sys().observer = None;
+    if let Some(id) = watch {
+        d.s.machine.detach_observer(id);
+    }
     result.board_ns = d.s.virtual_ns();
     result.stop_cycle = d.s.machine.now();
     result

@@ -17,6 +17,7 @@ use super::console::ConsoleBuf;
 use super::repl::{Phase, ScriptDriver, ScriptEnd};
 use super::wave::{PinHistory, Wave, PORTS};
 use crate::run::session::{Outcome, Session};
+use crate::soc::PinTrace;
 
 /// How long a "click" of the switch holds it down, in virtual ns.
 pub const CLICK_NS: u64 = 100_000_000;
@@ -171,9 +172,8 @@ pub struct Engine<'s> {
     /// Virtual time and cycle count at the last slice boundary.
     ns: u64,
     cycles: u64,
-    /// The pin trace belongs to someone else too (--vcd): read it, never drain it.
-    shared_trace: bool,
-    trace_seen: usize,
+    /// The pins' output changes, recorded for the waveforms.
+    trace: PinTrace,
     /// The switch: (port, pin, level while pressed), and whether it is held down.
     switch: Option<(u8, u8, bool)>,
     pressed: bool,
@@ -195,21 +195,7 @@ pub struct Clock {
 impl<'s> Engine<'s> {
     /// Takes over a session: turns on its pin trace and samples the pins.
     pub fn new(session: &'s mut Session, script: Option<&[u8]>) -> Engine<'s> {
-        let shared_trace = {
-            let mut sys = session.machine.sys();
-            let shared = sys.pin_trace.is_some();
-            if !shared {
-                sys.pin_trace = Some(Vec::new());
-            }
-            shared
-        };
-        let trace_seen = session
-            .machine
-            .sys()
-            .pin_trace
-            .as_ref()
-            .map(Vec::len)
-            .unwrap_or(0);
+        let trace = session.machine.trace_pins();
         let switch = session.board.switch.as_ref().and_then(|sw| {
             let p = session.board.pin(&sw.pin)?;
             Some((p.port, p.pin, sw.active == Level::High))
@@ -225,8 +211,7 @@ impl<'s> Engine<'s> {
             transcript: None,
             ns,
             cycles,
-            shared_trace,
-            trace_seen,
+            trace,
             switch,
             pressed: false,
             release_at: None,
@@ -254,7 +239,7 @@ impl<'s> Engine<'s> {
         Clock {
             ns: self.ns,
             cycles: self.cycles,
-            sysclk: self.session.machine.sys().clocks.sysclk,
+            sysclk: self.session.machine.sysclk(),
         }
     }
 
@@ -414,20 +399,20 @@ impl<'s> Engine<'s> {
 
     /// Pin levels of every port, as read through IDR.
     fn idrs(&self) -> Vec<(u8, u16)> {
-        let mut sys = self.session.machine.sys();
+        let m = &self.session.machine;
         PORT_NAMES
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| sys.bus.get_mut::<Gpio>(n).map(|g| (i as u8, g.idr())))
+            .filter_map(|(i, n)| m.with_device::<Gpio, _>(n, |g| (i as u8, g.idr())))
             .collect()
     }
 
     /// Mode and AF number of a pin; `None` when its port is not there.
     pub fn pin_mode(&self, port: u8, pin: u8) -> Option<(Mode, u8)> {
         let name = PORT_NAMES.get(port as usize)?;
-        let mut sys = self.session.machine.sys();
-        let g = sys.bus.get_mut::<Gpio>(name)?;
-        Some((g.pin_mode(pin), g.af(pin)))
+        self.session
+            .machine
+            .with_device::<Gpio, _>(name, |g| (g.pin_mode(pin), g.af(pin)))
     }
 
     /// The MCU drives the pin (output, or AF with a driven level).
@@ -435,27 +420,16 @@ impl<'s> Engine<'s> {
         let Some(name) = PORT_NAMES.get(port as usize) else {
             return false;
         };
-        let mut sys = self.session.machine.sys();
-        sys.bus
-            .get_mut::<Gpio>(name)
-            .and_then(|g| g.output_level(pin))
+        self.session
+            .machine
+            .with_device::<Gpio, _>(name, |g| g.output_level(pin))
+            .flatten()
             .is_some()
     }
 
     /// The pins' outputs since the last slice, into the history, at their times.
     fn take_trace(&mut self, c0: u64, ns0: u64) {
-        let events = {
-            let mut sys = self.session.machine.sys();
-            match sys.pin_trace.as_mut() {
-                Some(t) if self.shared_trace => {
-                    let from = self.trace_seen.min(t.len());
-                    self.trace_seen = t.len();
-                    t[from..].to_vec()
-                }
-                Some(t) => std::mem::take(t),
-                None => Vec::new(),
-            }
-        };
+        let events = self.trace.take();
         let (c1, ns1) = (self.cycles, self.ns);
         for (c, port, pin, level) in events {
             let ns = if c1 > c0 {
