@@ -12,5 +12,6 @@ pub mod run;
 pub mod soc;
 pub mod test;
 pub mod testkit;
+pub mod tools;
 pub mod tui;
 pub mod vcd;

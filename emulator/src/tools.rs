@@ -1,0 +1,105 @@
+//! The small commands of `pybsim`: list the boards, make an SD card image, build and
+//! locate the default firmware.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::run::exit::*;
+use crate::run::{fail, Fail};
+
+fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The default firmware: $PYBSIM_FIRMWARE, else the runtime built by
+/// scripts/build-firmware.sh (built now if missing).
+pub fn firmware_path(rebuild: bool) -> Result<PathBuf> {
+    if !rebuild || std::env::var_os("PYBSIM_FIRMWARE").is_some() {
+        if let Some(p) = crate::run::session::default_firmware() {
+            return Ok(p);
+        }
+    }
+    let repo = repo_dir();
+    let elf = repo.join(".cache/firmware/firmware.elf");
+    let script = repo.join("scripts/build-firmware.sh");
+    eprintln!(
+        "pybsim: building the default firmware ({})",
+        script.display()
+    );
+    let st = std::process::Command::new("bash")
+        .arg(&script)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !st.success() || !elf.exists() {
+        bail!(
+            "building the default firmware failed ({})",
+            script.display()
+        );
+    }
+    Ok(elf)
+}
+
+pub fn boards() -> Result<u8> {
+    for name in pybsim_boards::Board::builtin_names() {
+        let b = pybsim_boards::Board::builtin(name)?;
+        println!("{name}: {} ({})", b.name, b.mcu.part);
+        println!(
+            "  clocks: HSE {} Hz, LSE {} Hz, CPU up to {} Hz",
+            b.clocks.hse_hz, b.clocks.lse_hz, b.mcu.max_sysclk_hz
+        );
+        for m in &b.memories {
+            println!(
+                "  memory {:<13} {:#010x} {:>7} KiB",
+                m.name,
+                m.base,
+                m.size / 1024
+            );
+        }
+        let pins: Vec<String> = b
+            .pins
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.cpu))
+            .collect();
+        println!("  pins: {}", pins.join(" "));
+        let leds: Vec<String> = b
+            .leds
+            .iter()
+            .map(|l| format!("{} {:?} on {}", l.name, l.colour, l.pin))
+            .collect();
+        println!("  leds: {}", leds.join(", "));
+        if let Some(s) = &b.switch {
+            println!("  switch: {} on {} (active {:?})", s.name, s.pin, s.active);
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// `pybsim sdimage DIR OUT --size N`.
+pub fn sdimage(dir: &Path, out: &Path, size: &str) -> Result<u8, Fail> {
+    let t = size.trim();
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let bytes = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| fail(EXIT_USAGE, anyhow!("--size {size}: not a size such as 32M")))?;
+    if !dir.exists() {
+        return Err(fail(
+            EXIT_NOINPUT,
+            anyhow!("{}: no such directory", dir.display()),
+        ));
+    }
+    let img = pybsim_fsimage::sd_image_from_dir(dir, bytes).map_err(|e| fail(EXIT_DATAERR, e))?;
+    std::fs::write(out, img).map_err(|e| fail(EXIT_SOFTWARE, anyhow!("{}: {e}", out.display())))?;
+    Ok(EXIT_OK)
+}
