@@ -792,7 +792,7 @@ fn pybv11_dac_write_timed_by_dma() {
     let Some(mut o) = boot_to_repl("PYBV11", "pybv11", BOOT_PY) else {
         return;
     };
-    o.machine.record_dac(true);
+    let dac = o.machine.trace_dac();
     o.enter_raw().unwrap_or_else(|e| panic!("{e}"));
     let (out, err) = o
         .exec_raw(
@@ -803,7 +803,7 @@ fn pybv11_dac_write_timed_by_dma() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(text(&err), "");
     assert_eq!(text(&out), "done\n");
-    let samples = o.machine.take_dac_samples();
+    let samples = dac.take();
     let ch1: Vec<_> = samples.iter().filter(|s| s.1 == 1).collect();
     let codes: Vec<u16> = ch1.iter().map(|s| s.2).take(7).collect();
     assert_eq!(

@@ -24,9 +24,9 @@
 //!   MAMPx + 1 bits, added to the holding value; 0 is never kept, a 1 is injected). Sums
 //!   wrap at 12 bits (our reading of "added without overflow"). Changing WAVEx restarts the
 //!   generator.
-//! - Every DOR load of an enabled channel is an output sample; with [`Dac::set_recording`]
-//!   the model keeps `(cycle, channel, code)` for each, to be taken with
-//!   [`Dac::take_samples`] (the `--dac-trace` CSV and the VCD).
+//! - Every DOR load of an enabled channel is an output sample, reported as an
+//!   [`Effect::DacOutput`] at its cycle (the machine hands it to whoever records: the
+//!   `--dac-trace` CSV and the VCD).
 //!
 //! Not modelled:
 //! - The bit order in which the noise LFSR shifts is our reading of RM0090 Figure 48, not
@@ -190,8 +190,6 @@ pub struct Dac {
     lfsr: [u16; 2],
     irq: bool,
     warned_exti9: bool,
-    recording: bool,
-    samples: Vec<Sample>,
 }
 
 impl Default for Dac {
@@ -212,19 +210,7 @@ impl Dac {
             lfsr: [LFSR_PRESET; 2],
             irq: false,
             warned_exti9: false,
-            recording: false,
-            samples: Vec::new(),
         }
-    }
-
-    /// Keep every output sample from now on (or stop keeping them).
-    pub fn set_recording(&mut self, on: bool) {
-        self.recording = on;
-    }
-
-    /// The samples recorded since the last call.
-    pub fn take_samples(&mut self) -> Vec<Sample> {
-        std::mem::take(&mut self.samples)
     }
 
     /// The output code of channel `ch` (1-2) now.
@@ -470,9 +456,10 @@ impl Device for Dac {
         self.dor[i] = value;
         if self.cr(i) & EN1 != 0 {
             tracing::trace!(target: T, t = ctx.now, ch = i + 1, code = value, "output");
-            if self.recording {
-                self.samples.push((ctx.now, i as u8 + 1, value));
-            }
+            ctx.push(Effect::DacOutput {
+                channel: i as u8 + 1,
+                code: value,
+            });
         }
     }
 
@@ -508,9 +495,18 @@ mod tests {
     const PYB: Clocks = crate::testing::PYBOARD;
 
     fn dac() -> FakeBus<Dac> {
-        let mut b = FakeBus::new(Dac::new(), PYB);
-        b.dev.set_recording(true);
-        b
+        FakeBus::new(Dac::new(), PYB)
+    }
+
+    /// The output samples reported so far: (cycle, channel, code).
+    fn samples(b: &FakeBus<Dac>) -> Vec<Sample> {
+        b.log
+            .iter()
+            .filter_map(|(t, e)| match e {
+                Effect::DacOutput { channel, code } => Some((*t, *channel, *code)),
+                _ => None,
+            })
+            .collect()
     }
 
     fn requests(b: &mut FakeBus<Dac>) -> Vec<(u64, u8, bool)> {
@@ -548,7 +544,7 @@ mod tests {
         b.advance(4);
         assert_eq!((b.dev.output(1), b.dev.output(2)), (1, 0xFFF));
         assert_eq!(
-            b.dev.take_samples(),
+            samples(&b),
             vec![
                 (4, 1, 0),
                 (4, 2, 0),
@@ -582,10 +578,7 @@ mod tests {
         assert_eq!(b.read32(SWTRIGR), 0);
         b.advance(12);
         assert_eq!(b.read32(DOR1), 0x100);
-        assert_eq!(
-            b.dev.take_samples(),
-            vec![(1012, 1, 0x800), (1024, 1, 0x100)]
-        );
+        assert_eq!(samples(&b), vec![(1012, 1, 0x800), (1024, 1, 0x100)]);
         assert!(requests(&mut b).is_empty(), "no DMA without DMAEN");
     }
 

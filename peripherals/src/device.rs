@@ -197,6 +197,9 @@ pub enum Effect {
     },
     /// Reset the whole machine.
     Reset(ResetKind),
+    /// DAC channel `channel` (1-2) loaded its output register with the 12-bit `code`
+    /// (one output sample, at the time of the context).
+    DacOutput { channel: u8, code: u16 },
     /// Bytes the firmware wrote to the pybsim console device.
     ConsoleTx(Vec<u8>),
     /// A peripheral raised (`level` true) or dropped a DMA request line.

@@ -208,9 +208,7 @@ pub fn main(mut a: RunArgs, profile: Option<crate::profile::ProfileOpts>) -> Res
     })?;
     session.report_resets = !a.tui;
     let pin_trace = a.vcd.is_some().then(|| session.machine.trace_pins());
-    if a.vcd.is_some() || a.dac_trace.is_some() {
-        session.machine.record_dac(true);
-    }
+    let dac_trace = (a.vcd.is_some() || a.dac_trace.is_some()).then(|| session.machine.trace_dac());
     let code = (|| -> Result<u8, Fail> {
         Ok(if a.tui {
             crate::tui::run(&mut session, script.as_deref()).map_err(|e| fail(EXIT_SOFTWARE, e))?
@@ -245,7 +243,7 @@ pub fn main(mut a: RunArgs, profile: Option<crate::profile::ProfileOpts>) -> Res
     let saved = session.save_sd();
     let code = code?;
     saved.map_err(|e| fail(EXIT_SOFTWARE, e))?;
-    let dac = session.machine.take_dac_samples();
+    let dac = dac_trace.map(|t| t.take()).unwrap_or_default();
     if let Some(path) = &a.vcd {
         let trace = pin_trace.map(|t| t.take()).unwrap_or_default();
         let clocks = session.machine.clock_history();

@@ -15,7 +15,7 @@
 //!   first access of a stream follows its request by exactly its bus time.
 
 use pybsim_peripherals::adc::Adc;
-use pybsim_peripherals::dac::{Dac, Sample};
+use pybsim_peripherals::dac::Dac;
 use pybsim_peripherals::device::DmaSignal;
 use pybsim_peripherals::dma::sxndtr;
 use pybsim_peripherals::dma::{Access, AccessError, Dma};
@@ -25,7 +25,7 @@ use pybsim_peripherals::{Ctx, Device, Effect, Size};
 
 use super::bus::Bus;
 use super::memmap::{CCM_BASE, CCM_SIZE};
-use super::{Machine, SIo, Soc};
+use super::{SIo, Soc};
 
 use DmaSignal::*;
 
@@ -366,19 +366,6 @@ impl Soc {
                 }
             }
         }
-    }
-}
-
-impl Machine {
-    /// Starts (or stops) keeping every DAC output sample.
-    pub fn record_dac(&mut self, on: bool) {
-        self.with_device::<Dac, _>("DAC", |d| d.set_recording(on));
-    }
-
-    /// The DAC output samples since the last call: (CPU cycle, channel 1-2, 12-bit code).
-    pub fn take_dac_samples(&mut self) -> Vec<Sample> {
-        self.with_device::<Dac, _>("DAC", |d| d.take_samples())
-            .unwrap_or_default()
     }
 }
 

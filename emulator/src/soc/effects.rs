@@ -99,6 +99,12 @@ impl Soc {
                 } => io.set_flash_access(latency as u32, prefetch, icache),
                 Effect::Reset(kind) => io.request_reset(kind),
                 Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
+                Effect::DacOutput { channel, code } => {
+                    let at = self.fx_time.unwrap_or(io.now());
+                    for o in self.observers.iter_mut() {
+                        o.dac(at, channel, code);
+                    }
+                }
                 Effect::UsbDeviceChanged => self.usb_wake(io),
                 Effect::ExtiLine { line, level } => {
                     if let Some(ei) = self.exti_idx {

@@ -7,7 +7,7 @@ use pybsim_peripherals::Device;
 
 use super::bus::Bus;
 use super::memmap::{self, FLASH_SIZE};
-use super::{PinTrace, SIo, Soc, SocEvent, SocObserver};
+use super::{DacTrace, PinTrace, SIo, Soc, SocEvent, SocObserver};
 use crate::core::cpu::UcError;
 use crate::core::{CoreState, Engine, EventLog, Exit, Observer, ObserverId, ResetRecord};
 use crate::loader::Image;
@@ -231,6 +231,13 @@ impl Machine {
     /// Records every GPIO output change from now on; the trace fills as the board runs.
     pub fn trace_pins(&mut self) -> PinTrace {
         let t = PinTrace::default();
+        self.attach_soc_observer(Box::new(t.clone()));
+        t
+    }
+
+    /// Records every DAC output sample from now on.
+    pub fn trace_dac(&mut self) -> DacTrace {
+        let t = DacTrace::default();
         self.attach_soc_observer(Box::new(t.clone()));
         t
     }

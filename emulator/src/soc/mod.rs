@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use pybsim_peripherals::dac::Sample;
 use pybsim_peripherals::device::ResetKind;
 use pybsim_peripherals::flash::Flash;
 use pybsim_peripherals::pwr::Pwr;
@@ -55,10 +56,13 @@ pub struct Outputs {
     pub uart: [Vec<u8>; 7],
 }
 
-/// Watches the board's pins (frontends attach: waveforms, VCD, tests).
+/// Watches the board's pins and analog outputs (frontends attach: waveforms, VCD, the
+/// DAC trace, tests).
 pub trait SocObserver {
     /// A GPIO output of `port` (0 = A) `pin` changed to `level` at virtual time `now`.
     fn pin(&mut self, _now: u64, _port: u8, _pin: u8, _level: bool) {}
+    /// DAC channel `channel` (1-2) started putting out the 12-bit `code` at `at`.
+    fn dac(&mut self, _at: u64, _channel: u8, _code: u16) {}
 }
 
 /// A GPIO output change: (cycle, port, pin, level).
@@ -72,6 +76,24 @@ impl PinTrace {
     /// Takes the changes recorded so far.
     pub fn take(&self) -> Vec<PinChange> {
         std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
+
+/// Every DAC output sample: (cycle, channel 1-2, 12-bit code), shared with whoever
+/// reads it.
+#[derive(Clone, Default)]
+pub struct DacTrace(pub Rc<RefCell<Vec<Sample>>>);
+
+impl DacTrace {
+    /// Takes the samples recorded so far.
+    pub fn take(&self) -> Vec<Sample> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
+
+impl SocObserver for DacTrace {
+    fn dac(&mut self, at: u64, channel: u8, code: u16) {
+        self.0.borrow_mut().push((at, channel, code));
     }
 }
 
