@@ -9,6 +9,7 @@ pub mod core;
 pub mod loader;
 pub mod profile;
 pub mod run;
+pub mod session;
 pub mod soc;
 pub mod test;
 pub mod testkit;

@@ -1,48 +1,11 @@
-//! The small commands of `pybsim`: list the boards, make an SD card image, build and
-//! locate the default firmware.
+//! The small commands of `pybsim`: list the boards, make an SD card image.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Result};
 
 use crate::run::exit::*;
 use crate::run::{fail, Fail};
-
-fn repo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-/// The default firmware: $PYBSIM_FIRMWARE, else the runtime built by
-/// scripts/build-firmware.sh (built now if missing).
-pub fn firmware_path(rebuild: bool) -> Result<PathBuf> {
-    if !rebuild || std::env::var_os("PYBSIM_FIRMWARE").is_some() {
-        if let Some(p) = crate::run::session::default_firmware() {
-            return Ok(p);
-        }
-    }
-    let repo = repo_dir();
-    let elf = repo.join(".cache/firmware/firmware.elf");
-    let script = repo.join("scripts/build-firmware.sh");
-    eprintln!(
-        "pybsim: building the default firmware ({})",
-        script.display()
-    );
-    let st = std::process::Command::new("bash")
-        .arg(&script)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !st.success() || !elf.exists() {
-        bail!(
-            "building the default firmware failed ({})",
-            script.display()
-        );
-    }
-    Ok(elf)
-}
 
 pub fn boards() -> Result<u8> {
     for name in pybsim_boards::Board::builtin_names() {

@@ -31,7 +31,7 @@ use std::time::Instant;
 use pybsim::core::cpu::CpuRef;
 use pybsim::core::{Exit, Observer};
 use pybsim::loader::{self, Image};
-use pybsim::run::session::{format_fault, load_regions, FS_BASE};
+use pybsim::session::{format_fault, load_regions, FS_BASE};
 use pybsim::soc::Machine;
 use pybsim_boards::Board;
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use pybsim::profile::{profile_run, ProfileOpts, Report};
-use pybsim::run::session::{Outcome, Session, SessionConfig};
+use pybsim::session::{Outcome, Session, SessionConfig};
 
 mod common;
 use common::{firmware, repo};

@@ -290,7 +290,7 @@ fn an_attached_spi_device_answers_the_master() {
     let Some(fw) = firmware() else {
         return;
     };
-    let mut s = pybsim::run::session::Session::new(&pybsim::run::session::SessionConfig {
+    let mut s = pybsim::session::Session::new(&pybsim::session::SessionConfig {
         board: "pybv11".into(),
         firmware: fw,
         max_ns: Some(10_000_000_000),
@@ -325,7 +325,7 @@ fn an_attached_spi_device_answers_the_master() {
             &mut out,
         )
         .expect("run");
-    assert_eq!(o, pybsim::run::session::Outcome::Done, "{}", text(&out));
+    assert_eq!(o, pybsim::session::Outcome::Done, "{}", text(&out));
     assert_eq!(text(&out).replace("\r\n", "\n"), "b'\\xa5\\xf0\\xf0'\n");
     assert_eq!(*seen.borrow(), vec![(0x0F, 8, 3); 3]);
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pybsim::run::session::{Session, SessionConfig};
+use pybsim::session::{Session, SessionConfig};
 use pybsim::tui::engine::{run_headless, Speed};
 use pybsim::tui::repl::ScriptEnd;
 use pybsim::tui::view::{

@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         Cmd::Profile { run: a, opts } => pybsim::run::main(*a, Some(opts)),
         Cmd::Boards => tools::boards().map_err(|e| fail(EXIT_SOFTWARE, e)),
         Cmd::Sdimage { dir, out, size } => tools::sdimage(&dir, &out, &size),
-        Cmd::Firmware { rebuild } => tools::firmware_path(rebuild)
+        Cmd::Firmware { rebuild } => pybsim::run::firmware_path(rebuild)
             .map(|p| {
                 println!("{}", p.display());
                 EXIT_OK

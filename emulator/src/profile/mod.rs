@@ -65,7 +65,7 @@ use std::rc::Rc;
 use crate::core::cpu::{CpuRef, Reg};
 use crate::core::Observer;
 use crate::loader::{Image, SymbolKind};
-use crate::run::session::{Outcome, Session};
+use crate::session::{Outcome, Session};
 use crate::vcd::ClockMap;
 
 /// Options of `pybsim profile` beyond those of `run`.

@@ -5,14 +5,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 
 pub mod serial;
-pub mod session;
 
+use crate::session::{self, Outcome, Session, SessionConfig};
 use exit::*;
-use session::{Outcome, Session, SessionConfig};
 
 /// Exit statuses of `pybsim run` (also in README.md).
 pub mod exit {
@@ -168,14 +167,14 @@ pub fn main(mut a: RunArgs, profile: Option<crate::profile::ProfileOpts>) -> Res
     };
     let firmware = match &a.firmware {
         Some(f) => {
-            for (p, _) in crate::run::session::firmware_parts(f) {
+            for (p, _) in crate::session::firmware_parts(f) {
                 if !p.exists() {
                     return Err(fail(EXIT_NOINPUT, anyhow!("{}: no such file", p.display())));
                 }
             }
             f.clone()
         }
-        None => crate::tools::firmware_path(false).map_err(|e| fail(EXIT_SOFTWARE, e))?,
+        None => firmware_path(false).map_err(|e| fail(EXIT_SOFTWARE, e))?,
     };
     for p in a.fs.iter().chain(a.stimuli.iter()).chain(a.sd.iter()) {
         if !p.exists() {
@@ -200,8 +199,8 @@ pub fn main(mut a: RunArgs, profile: Option<crate::profile::ProfileOpts>) -> Res
     };
     let mut session = Session::new(&cfg).map_err(|e| {
         let code = match e {
-            crate::run::session::SessionError::Wire(_) => EXIT_USAGE,
-            crate::run::session::SessionError::Io(_) => EXIT_NOINPUT,
+            crate::session::SessionError::Wire(_) => EXIT_USAGE,
+            crate::session::SessionError::Io(_) => EXIT_NOINPUT,
             _ => EXIT_DATAERR,
         };
         fail(code, e)
@@ -350,4 +349,40 @@ fn fmt_ns(ns: u64) -> String {
     } else {
         format!("{:.6}s", ns as f64 / 1e9)
     }
+}
+
+fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The default firmware: $PYBSIM_FIRMWARE, else the runtime built by
+/// scripts/build-firmware.sh (built now if missing).
+pub fn firmware_path(rebuild: bool) -> Result<PathBuf> {
+    if !rebuild || std::env::var_os("PYBSIM_FIRMWARE").is_some() {
+        if let Some(p) = crate::session::default_firmware() {
+            return Ok(p);
+        }
+    }
+    let repo = repo_dir();
+    let elf = repo.join(".cache/firmware/firmware.elf");
+    let script = repo.join("scripts/build-firmware.sh");
+    eprintln!(
+        "pybsim: building the default firmware ({})",
+        script.display()
+    );
+    let st = std::process::Command::new("bash")
+        .arg(&script)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !st.success() || !elf.exists() {
+        bail!(
+            "building the default firmware failed ({})",
+            script.display()
+        );
+    }
+    Ok(elf)
 }

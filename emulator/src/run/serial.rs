@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::anyhow;
 
 use super::exit::*;
-use super::session::{Session, SessionConfig};
 use super::{fail, finish, Fail};
+use crate::session::{Session, SessionConfig};
 
 /// A byte stream to and from the console: stdin/stdout, a pty, or a TCP client.
 struct Link {

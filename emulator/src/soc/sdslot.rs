@@ -17,13 +17,20 @@ use std::path::Path;
 use pybsim_boards::Board;
 use pybsim_peripherals::sdcard::SdCard;
 
-use crate::run::session::SessionError;
+/// The card image cannot be used: unreadable, of a size no card has, or not writable
+/// back.
+#[derive(Debug, thiserror::Error)]
+#[error("--sd {}: {msg}", path.display())]
+pub struct SdError {
+    pub path: std::path::PathBuf,
+    pub msg: String,
+}
 use crate::soc::Machine;
 
 /// Reads `path`, makes the card and puts it in the slot of `machine`; grounds the board's
 /// SD_SW pin.
-pub fn insert(machine: &mut Machine, board: &Board, path: &Path) -> Result<(), SessionError> {
-    let err = |msg: String| SessionError::Sd {
+pub fn insert(machine: &mut Machine, board: &Board, path: &Path) -> Result<(), SdError> {
+    let err = |msg: String| SdError {
         path: path.to_path_buf(),
         msg,
     };
@@ -59,8 +66,8 @@ pub fn insert(machine: &mut Machine, board: &Board, path: &Path) -> Result<(), S
 
 /// Writes the card's image back to `path` if it changed since it was loaded (or last
 /// saved). Returns whether it wrote.
-pub fn save(machine: &mut Machine, path: &Path) -> Result<bool, SessionError> {
-    let err = |msg: String| SessionError::Sd {
+pub fn save(machine: &mut Machine, path: &Path) -> Result<bool, SdError> {
+    let err = |msg: String| SdError {
         path: path.to_path_buf(),
         msg,
     };

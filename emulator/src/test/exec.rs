@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use crate::core::cpu::{CpuRef, Reg};
 use crate::core::{decode_fault_status, Observer};
-use crate::run::session::{Outcome, Session, SessionConfig};
+use crate::session::{Outcome, Session, SessionConfig};
 
 /// Cycles the firmware may take to reach its REPL prompt.
 pub const BOOT_CYCLES: u64 = 1_680_000_000;
@@ -359,7 +359,7 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
                         "watchdog reset ({:?}) at {} s of board time: the board restarted \
                          during the test",
                         r.kind,
-                        crate::run::session::fmt_secs(r.ns)
+                        crate::session::fmt_secs(r.ns)
                     ))
                 }
             }

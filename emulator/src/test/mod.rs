@@ -54,7 +54,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use crate::run::session::SessionConfig;
+use crate::session::SessionConfig;
 use exec::{Budgets, End};
 use options::{DirConfig, TestOptions, DIR_CONFIG};
 
@@ -102,7 +102,7 @@ pub struct TestArgs {
     pub tolerance: String,
 }
 
-pub use crate::run::session::default_firmware;
+pub use crate::session::default_firmware;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

@@ -16,7 +16,7 @@ use pybsim_peripherals::gpio::{Gpio, Mode};
 use super::console::ConsoleBuf;
 use super::repl::{Phase, ScriptDriver, ScriptEnd};
 use super::wave::{PinHistory, Wave, PORTS};
-use crate::run::session::{Outcome, Session};
+use crate::session::{Outcome, Session};
 use crate::soc::PinTrace;
 
 /// How long a "click" of the switch holds it down, in virtual ns.

@@ -30,7 +30,7 @@ use self::repl::{Phase, ScriptEnd};
 use self::view::{
     Focus, LedView, Overlay, PinMode, PinView, StatusView, SwitchView, ViewModel, WaveView,
 };
-use crate::run::session::{Outcome, Session};
+use crate::session::{Outcome, Session};
 
 /// Waveform windows, ns.
 pub const ZOOMS: &[u64] = &[

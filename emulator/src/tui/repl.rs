@@ -1,5 +1,5 @@
 //! A script run through the raw REPL, a slice at a time: the non-blocking twin of
-//! [`Session::run_script`](crate::run::session::Session::run_script). The driver is fed
+//! [`Session::run_script`](crate::session::Session::run_script). The driver is fed
 //! the console output after each slice and answers with what to show in the console
 //! pane and what to send to the board before the next slice.
 

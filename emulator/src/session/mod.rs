@@ -58,8 +58,8 @@ pub enum SessionError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The `--sd` image: unreadable, of a size no card has, or not writable back.
-    #[error("--sd {}: {msg}", path.display())]
-    Sd { path: PathBuf, msg: String },
+    #[error(transparent)]
+    Sd(#[from] crate::soc::sdslot::SdError),
 }
 
 /// What a session is made of.
@@ -628,7 +628,7 @@ impl Session {
     /// whether it wrote. See [`crate::soc::sdslot::save`].
     pub fn save_sd(&mut self) -> Result<bool, SessionError> {
         match self.sd.clone() {
-            Some(path) => crate::soc::sdslot::save(&mut self.machine, &path),
+            Some(path) => Ok(crate::soc::sdslot::save(&mut self.machine, &path)?),
             None => Ok(false),
         }
     }
