@@ -31,6 +31,7 @@ use std::time::Instant;
 use pybsim::core::cpu::CpuRef;
 use pybsim::core::{Exit, Observer};
 use pybsim::loader::{self, Image};
+use pybsim::session::raw_repl::{Phase, RawRepl, RAW_BANNER};
 use pybsim::session::{format_fault, load_regions, FS_BASE};
 use pybsim::soc::Machine;
 use pybsim_boards::Board;
@@ -253,19 +254,54 @@ impl Official {
     /// Enters the raw REPL from the friendly prompt.
     fn enter_raw(&mut self) -> Result<(), String> {
         self.send(b"\r\x03\x03\x01");
-        self.wait_for(b"raw REPL; CTRL-B to exit\r\n>", 1000.0)?;
+        self.wait_for(RAW_BANNER, 1000.0)?;
         Ok(())
     }
 
     /// Runs `code` in the raw REPL; returns (stdout, stderr).
     fn exec_raw(&mut self, code: &[u8], max_ms: f64) -> Result<(Vec<u8>, Vec<u8>), String> {
-        self.send_paced(code)?;
+        let mut repl = RawRepl::in_raw_repl();
+        let send = repl
+            .exec(code)
+            .expect("a driver in the raw REPL takes a script");
+        self.send_paced(&send[..send.len() - 1])?;
         self.send(b"\x04");
-        self.wait_for(b"OK", 1000.0)?;
-        let out = self.wait_for(b"\x04", max_ms)?;
-        let err = self.wait_for(b"\x04", 1000.0)?;
-        self.wait_for(b">", 1000.0)?;
-        Ok((out[..out.len() - 1].to_vec(), err[..err.len() - 1].to_vec()))
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut phase = repl.phase();
+        let mut since = self.ms();
+        loop {
+            let got = std::mem::take(&mut self.pending);
+            let f = repl.feed(&got);
+            out.extend_from_slice(&f.stdout);
+            err.extend_from_slice(&f.stderr);
+            if let Phase::Ready(_) = repl.phase() {
+                // What came after the raw REPL's prompt stays pending.
+                self.pending = f.console;
+                return Ok((out, err));
+            }
+            if repl.phase() != phase {
+                phase = repl.phase();
+                since = self.ms();
+            }
+            let limit = if phase == Phase::Stdout {
+                max_ms
+            } else {
+                1000.0
+            };
+            if self.ms() > since + limit {
+                return Err(format!(
+                    "raw REPL stuck in {phase:?} for {limit} ms (at {:.1} ms); USART1 so far:\n{}",
+                    self.ms(),
+                    String::from_utf8_lossy(&self.transcript)
+                ));
+            }
+            self.step().map_err(|e| {
+                format!(
+                    "{e}\nUSART1 so far:\n{}",
+                    String::from_utf8_lossy(&self.transcript)
+                )
+            })?;
+        }
     }
 }
 

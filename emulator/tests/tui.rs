@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pybsim::session::raw_repl::ScriptEnd;
 use pybsim::session::{Session, SessionConfig};
 use pybsim::tui::engine::{run_headless, Speed};
-use pybsim::tui::repl::ScriptEnd;
 use pybsim::tui::view::{
     render, Focus, LedView, Overlay, PinMode, PinView, StatusView, SwitchView, ViewModel, WaveView,
 };

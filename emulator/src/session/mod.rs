@@ -15,8 +15,12 @@ use pybsim_boards::{Board, Event, Level, Stimuli};
 
 use crate::core::{decode_fault_status, Exit, FaultReport, ResetRecord};
 use crate::loader::{self, Image, LoadRegion};
+
+pub mod raw_repl;
+
 use crate::soc::Machine;
 use pybsim_peripherals::device::ResetKind;
+use raw_repl::{Phase, RawRepl, ScriptEnd};
 
 /// Cycles between two points where host input may enter.
 pub const SLICE_CYCLES: u64 = 100_000;
@@ -530,98 +534,88 @@ impl Session {
         script: &[u8],
         out: &mut dyn Write,
     ) -> Result<Outcome, std::io::Error> {
+        raw_repl::check_script(script)
+            .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidData, m))?;
+        let mut repl = RawRepl::new(script, false);
+        let mut phase = repl.phase();
+        let mut since = self.virtual_ns();
         // Set once the script is sent: a watchdog reset from then on interrupts it.
         let mut armed: Option<usize> = None;
-        // The REPL handshake must happen within these spans of board time, or the
-        // firmware has no REPL on this console (a USB-console firmware without
-        // --repl-uart, or one that hangs at boot).
-        macro_rules! wait {
-            ($p:expr, $secs:expr, $what:expr) => {{
-                let limit = self.virtual_ns() + $secs * 1_000_000_000;
-                loop {
-                    if let Some(i) = find(&self.pending, $p) {
-                        let rest = self.pending.split_off(i + $p.len());
-                        break std::mem::replace(&mut self.pending, rest);
-                    }
-                    if armed.is_some_and(|n| self.watchdog_resets.len() > n) {
-                        return self.after_watchdog_reset(out);
-                    }
-                    if self.virtual_ns() > limit {
-                        let tail = self.pending.len().saturating_sub(200);
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!(
-                                "{} within {} s of board time; the console showed: {:?}",
-                                $what,
-                                $secs,
-                                String::from_utf8_lossy(&self.pending[tail..])
-                            ),
-                        ));
-                    }
-                    if let Some(o) = self.step() {
-                        return Ok(o);
-                    }
-                }
-            }};
-        }
-        if let Some(i) = script.iter().position(|&b| b <= 0x04) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "the script holds control byte {:#04x} at offset {i}: a MicroPython script is text",
-                    script[i]
-                ),
-            ));
-        }
-        wait!(b">>> ", 30, self.no_prompt_message());
-        tracing::info!(
-            target: "session",
-            t = self.machine.now(),
-            ms = self.virtual_ns() / 1_000_000,
-            usb_open_ms = self.machine.usb_opened_us().map(|u| u / 1000),
-            "REPL prompt"
-        );
-        self.console_input(b"\r\x01");
-        wait!(
-            b"raw REPL; CTRL-B to exit\r\n>",
-            5,
-            "the firmware did not enter its raw REPL"
-        );
-        let mut payload = script.to_vec();
-        payload.push(0x04);
-        armed = Some(self.watchdog_resets.len());
-        self.console_input(&payload);
-        wait!(b"OK", 30, "the raw REPL did not accept the script");
-        // Stream stdout until the first EOT.
+        // Console text that is not the script's, in the phase now (boot messages).
+        let mut text = Vec::new();
+        let mut err = Vec::new();
         loop {
-            if let Some(i) = self.pending.iter().position(|&b| b == 0x04) {
-                out.write_all(&self.pending[..i])?;
+            let got = std::mem::take(&mut self.pending);
+            let f = repl.feed(&got);
+            if !f.stdout.is_empty() {
+                out.write_all(&f.stdout)?;
                 out.flush()?;
-                self.pending.drain(..=i);
-                break;
             }
-            out.write_all(&self.pending)?;
-            out.flush()?;
-            self.pending.clear();
+            err.extend_from_slice(&f.stderr);
+            text.extend_from_slice(&f.console);
+            if repl.phase() != phase {
+                if phase == Phase::WaitPrompt {
+                    tracing::info!(
+                        target: "session",
+                        t = self.machine.now(),
+                        ms = self.virtual_ns() / 1_000_000,
+                        usb_open_ms = self.machine.usb_opened_us().map(|u| u / 1000),
+                        "REPL prompt"
+                    );
+                }
+                if repl.phase() == Phase::WaitOk {
+                    armed = Some(self.watchdog_resets.len());
+                }
+                phase = repl.phase();
+                since = self.virtual_ns();
+                text.clear();
+            }
+            if !f.send.is_empty() {
+                self.console_input(&f.send);
+            }
+            if let Some(end) = repl.end() {
+                if end == ScriptEnd::Exception {
+                    out.write_all(&err)?;
+                    out.flush()?;
+                    return Ok(Outcome::Exception);
+                }
+                return Ok(Outcome::Done);
+            }
             if armed.is_some_and(|n| self.watchdog_resets.len() > n) {
                 return self.after_watchdog_reset(out);
             }
+            // The REPL handshake must happen within these spans of board time, or the
+            // firmware has no REPL on this console (a USB-console firmware without
+            // --repl-uart, or one that hangs at boot).
+            let limit = match phase {
+                Phase::WaitPrompt => Some((30, self.no_prompt_message())),
+                Phase::WaitRaw => Some((5, "the firmware did not enter its raw REPL".into())),
+                Phase::WaitOk => Some((30, "the raw REPL did not accept the script".into())),
+                Phase::Stderr => Some((
+                    30,
+                    "the raw REPL did not end the script's error output".into(),
+                )),
+                _ => None,
+            };
+            if let Some((secs, what)) = limit {
+                if self.virtual_ns() > since + secs * 1_000_000_000 {
+                    let tail = text.len().saturating_sub(200);
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "{what} within {secs} s of board time; the console showed: {:?}",
+                            String::from_utf8_lossy(&text[tail..])
+                        ),
+                    ));
+                }
+            }
             if let Some(o) = self.step() {
+                // What the console showed outside the script stays for the caller.
+                text.append(&mut self.pending);
+                self.pending = text;
                 return Ok(o);
             }
         }
-        let err = wait!(
-            b"\x04",
-            30,
-            "the raw REPL did not end the script's error output"
-        );
-        let err = &err[..err.len() - 1];
-        if !err.is_empty() {
-            out.write_all(err)?;
-            out.flush()?;
-            return Ok(Outcome::Exception);
-        }
-        Ok(Outcome::Done)
     }
 
     /// Writes the SD card's image back to its file if the firmware changed it; returns

@@ -18,6 +18,7 @@ use std::rc::Rc;
 
 use crate::core::cpu::{CpuRef, Reg};
 use crate::core::{decode_fault_status, Observer};
+use crate::session::raw_repl::{Phase, RawRepl, ScriptEnd};
 use crate::session::{Outcome, Session, SessionConfig};
 
 /// Cycles the firmware may take to reach its REPL prompt.
@@ -117,7 +118,10 @@ enum Stop {
 
 struct Driver {
     s: Session,
+    /// Console output not yet given to the raw-REPL driver.
     pending: Vec<u8>,
+    /// The last bytes of console output, where a fatal-error marker may have begun.
+    recent: Vec<u8>,
     log: TxLog,
     exact: bool,
     /// Virtual ns when the script was sent, once it was.
@@ -145,7 +149,9 @@ impl Driver {
         }
         let out = self.s.take_output();
         let quiet = out.is_empty();
-        let seen = self.pending.len().saturating_sub(32);
+        // The new output with the end of the one before, for markers split by a slice.
+        let mut scan = std::mem::take(&mut self.recent);
+        scan.extend_from_slice(&out);
         self.pending.extend_from_slice(&out);
         if let Some(o) = r {
             if o == Outcome::Budget {
@@ -158,9 +164,10 @@ impl Driver {
             if quiet || *n >= FATAL_SLICES {
                 return Some(Stop::Fatal(what.clone()));
             }
-        } else if let Some(what) = self.fatal_state(seen) {
+        } else if let Some(what) = self.fatal_state(&scan) {
             self.fatal = Some((what, 0));
         }
+        self.recent = scan[scan.len().saturating_sub(32)..].to_vec();
         if let (Some(start), Some(max)) = (self.start_ns, self.budgets.max_ns) {
             if self.s.virtual_ns().saturating_sub(start) >= max {
                 return Some(Stop::Budget(self.budgets.max_time_text.clone()));
@@ -170,7 +177,7 @@ impl Driver {
     }
 
     /// A fault exception active, or the firmware's fatal error text in new output.
-    fn fatal_state(&mut self, seen: usize) -> Option<String> {
+    fn fatal_state(&mut self, new: &[u8]) -> Option<String> {
         let active = self.s.machine.with_core(|st| {
             FAULT_EXCEPTIONS
                 .iter()
@@ -180,7 +187,6 @@ impl Driver {
         if active.is_some() {
             return active;
         }
-        let new = &self.pending[seen..];
         for marker in [&b"FATAL ERROR:"[..], b"FATAL: uncaught exception"] {
             if find(new, marker).is_some() {
                 return Some(
@@ -191,24 +197,6 @@ impl Driver {
             }
         }
         None
-    }
-
-    /// Runs until `pat` is pending; returns what came before it and drops `pat`.
-    fn wait_for(&mut self, pat: &[u8]) -> Result<Vec<u8>, Stop> {
-        // Only new bytes (and a pattern's length before them) are searched again.
-        let mut from = 0;
-        loop {
-            if let Some(i) = find(&self.pending[from..], pat).map(|i| i + from) {
-                let rest = self.pending.split_off(i + pat.len());
-                let mut before = std::mem::replace(&mut self.pending, rest);
-                before.truncate(i);
-                return Ok(before);
-            }
-            from = self.pending.len().saturating_sub(pat.len());
-            if let Some(stop) = self.step() {
-                return Err(stop);
-            }
-        }
     }
 
     /// Time of the first logged write that is exactly `bytes`.
@@ -306,6 +294,7 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
     let mut d = Driver {
         s: session,
         pending: Vec::new(),
+        recent: Vec::new(),
         log: log.clone(),
         exact: false,
         start_ns: None,
@@ -407,56 +396,65 @@ fn drive(
     result: &mut RunResult,
     t_ok: &mut Option<u64>,
 ) -> Result<End, Stop> {
-    d.wait_for(b">>> ")?;
-    d.s.console_input(b"\r\x01");
-    d.wait_for(b"raw REPL; CTRL-B to exit\r\n>")?;
-    // From here on the budgets count.
-    d.log.borrow_mut().clear();
-    d.start_ns = Some(d.s.virtual_ns());
-    d.s.machine.set_budget(u64::MAX);
-    d.cycle_budget_text = String::new();
-    let mut payload = script.to_vec();
-    payload.push(0x04);
-    d.s.console_input(&payload);
-    let before = d.wait_for(b"OK")?;
-    if !before.is_empty() {
-        // The raw REPL answers "OK" at once; anything else is the firmware talking.
-        result.output.extend_from_slice(&before);
-    }
-    let t = match d.first_write(b"OK") {
-        Some(t) if d.exact => t,
-        _ => {
-            d.exact = false;
-            d.s.machine.now()
+    let mut repl = RawRepl::new(script, false);
+    loop {
+        let before = repl.phase();
+        let got = std::mem::take(&mut d.pending);
+        let f = repl.feed(&got);
+        result.output.extend_from_slice(&f.stdout);
+        result.output.extend_from_slice(&f.stderr);
+        let now = repl.phase();
+        if before == Phase::WaitRaw && now != before {
+            // The raw REPL is up and the script goes now: from here on the budgets count.
+            d.log.borrow_mut().clear();
+            d.start_ns = Some(d.s.virtual_ns());
+            d.s.machine.set_budget(u64::MAX);
+            d.cycle_budget_text = String::new();
         }
-    };
-    *t_ok = Some(t);
-    if let Some(max) = d.budgets.max_cycles {
-        d.s.machine.set_budget(t.saturating_add(max));
-        d.cycle_budget_text = format!("max-cycles {}", super::group(max));
-    }
-    let out = d.wait_for(b"\x04")?;
-    result.output.extend_from_slice(&out);
-    let err = d.wait_for(b"\x04")?;
-    result.output.extend_from_slice(&err);
-    let t_end = match d.last_write_with(0x04) {
-        Some(t) if d.exact => t,
-        _ => {
-            d.exact = false;
-            d.s.machine.now()
+        if !f.send.is_empty() {
+            d.s.console_input(&f.send);
         }
-    };
-    let cycles = t_end.saturating_sub(t);
-    result.cycles = Some(cycles);
-    result.cycles_exact = d.exact;
-    if let Some(max) = d.budgets.max_cycles {
-        if cycles > max {
-            return Ok(End::Budget(format!("max-cycles {}", super::group(max))));
+        if matches!(before, Phase::WaitRaw | Phase::WaitOk)
+            && !matches!(now, Phase::WaitRaw | Phase::WaitOk)
+        {
+            // The raw REPL accepted the script: its cycles count from its "OK".
+            let t = match d.first_write(b"OK") {
+                Some(t) if d.exact => t,
+                _ => {
+                    d.exact = false;
+                    d.s.machine.now()
+                }
+            };
+            *t_ok = Some(t);
+            if let Some(max) = d.budgets.max_cycles {
+                d.s.machine.set_budget(t.saturating_add(max));
+                d.cycle_budget_text = format!("max-cycles {}", super::group(max));
+            }
+        }
+        if let Some(end) = repl.end() {
+            let t = t_ok.unwrap_or(0);
+            let t_end = match d.last_write_with(0x04) {
+                Some(t) if d.exact => t,
+                _ => {
+                    d.exact = false;
+                    d.s.machine.now()
+                }
+            };
+            let cycles = t_end.saturating_sub(t);
+            result.cycles = Some(cycles);
+            result.cycles_exact = d.exact;
+            if let Some(max) = d.budgets.max_cycles {
+                if cycles > max {
+                    return Ok(End::Budget(format!("max-cycles {}", super::group(max))));
+                }
+            }
+            return Ok(match end {
+                ScriptEnd::Done => End::Done,
+                ScriptEnd::Exception => End::Exception,
+            });
+        }
+        if let Some(stop) = d.step() {
+            return Err(stop);
         }
     }
-    Ok(if err.is_empty() {
-        End::Done
-    } else {
-        End::Exception
-    })
 }

@@ -14,8 +14,8 @@ use pybsim_boards::{Colour, Level};
 use pybsim_peripherals::gpio::{Gpio, Mode};
 
 use super::console::ConsoleBuf;
-use super::repl::{Phase, ScriptDriver, ScriptEnd};
 use super::wave::{PinHistory, Wave, PORTS};
+use crate::session::raw_repl::{Phase, RawRepl, ScriptEnd};
 use crate::session::{Outcome, Session};
 use crate::soc::PinTrace;
 
@@ -167,7 +167,7 @@ pub struct Engine<'s> {
     pub console: ConsoleBuf,
     pub history: PinHistory,
     pub state: RunState,
-    driver: Option<ScriptDriver>,
+    driver: Option<RawRepl>,
     transcript: Option<Vec<u8>>,
     /// Virtual time and cycle count at the last slice boundary.
     ns: u64,
@@ -207,7 +207,7 @@ impl<'s> Engine<'s> {
             console: ConsoleBuf::new(10_000),
             history: PinHistory::new(),
             state: RunState::Running,
-            driver: script.map(ScriptDriver::new),
+            driver: script.map(|s| RawRepl::new(s, true)),
             transcript: None,
             ns,
             cycles,
@@ -248,11 +248,11 @@ impl<'s> Engine<'s> {
     }
 
     pub fn script_phase(&self) -> Option<Phase> {
-        self.driver.as_ref().map(ScriptDriver::phase)
+        self.driver.as_ref().map(RawRepl::phase)
     }
 
     pub fn script_end(&self) -> Option<ScriptEnd> {
-        self.driver.as_ref().and_then(ScriptDriver::end)
+        self.driver.as_ref().and_then(RawRepl::end)
     }
 
     pub fn switch_pressed(&self) -> bool {

@@ -10,7 +10,6 @@
 
 pub mod console;
 pub mod engine;
-pub mod repl;
 pub mod view;
 pub mod wave;
 
@@ -26,10 +25,10 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use self::engine::{Engine, Pacer, RunState, Speed};
-use self::repl::{Phase, ScriptEnd};
 use self::view::{
     Focus, LedView, Overlay, PinMode, PinView, StatusView, SwitchView, ViewModel, WaveView,
 };
+use crate::session::raw_repl::{Phase, ScriptEnd};
 use crate::session::{Outcome, Session};
 
 /// Waveform windows, ns.
@@ -566,9 +565,11 @@ impl<'s> App<'s> {
             match p {
                 Phase::WaitPrompt | Phase::WaitRaw | Phase::WaitOk => "booting",
                 Phase::Stdout | Phase::Stderr => "running",
-                Phase::Leaving(ScriptEnd::Done) | Phase::Finished(ScriptEnd::Done) => "done",
-                Phase::Leaving(ScriptEnd::Exception) | Phase::Finished(ScriptEnd::Exception) => {
-                    "exception"
+                Phase::Leaving(e) | Phase::Finished(e) | Phase::WaitNext(e) | Phase::Ready(e) => {
+                    match e {
+                        ScriptEnd::Done => "done",
+                        ScriptEnd::Exception => "exception",
+                    }
                 }
             }
             .to_string()
