@@ -211,7 +211,9 @@ mod tests {
             bounce_pattern(&cfg, 7, 0, true)
         );
         let other = ButtonConfig { seed: 2, ..cfg };
-        assert!((0..20).any(|n| bounce_pattern(&cfg, n, 0, true) != bounce_pattern(&other, n, 0, true)));
+        assert!(
+            (0..20).any(|n| bounce_pattern(&cfg, n, 0, true) != bounce_pattern(&other, n, 0, true))
+        );
         // No bounce configured: one change.
         let clean = ButtonConfig {
             max_bounces: 0,
@@ -253,7 +255,10 @@ mod tests {
         b.with(0, |btn, ctx| btn.press(ctx));
         let press = bounce_pattern(&cfg, 0, 0, true);
         let t = 300 * US;
-        assert!(press.iter().any(|e| e.0 > t), "the press still bounces at {t}");
+        assert!(
+            press.iter().any(|e| e.0 > t),
+            "the press still bounces at {t}"
+        );
         b.advance_to(t);
         b.with(0, |btn, ctx| btn.release(ctx));
         b.advance(5 * MS);

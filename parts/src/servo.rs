@@ -85,8 +85,7 @@ impl ServoConfig {
                 self.pulse_lo, self.pulse_hi
             ));
         }
-        if self.stop_min > self.stop_max || !(self.stop_min..=self.stop_max).contains(&self.start)
-        {
+        if self.stop_min > self.stop_max || !(self.stop_min..=self.stop_max).contains(&self.start) {
             return Err(format!(
                 "start angle {} m° must lie within the stops {}..={} m°",
                 self.start, self.stop_min, self.stop_max
@@ -360,7 +359,7 @@ mod tests {
         assert_eq!(b.part().angle(2 * MS + 150 * MS), 180_000);
         assert_eq!(b.part().angle(2 * MS + 151 * MS), 180_000);
         // A new command half way turns it back from where it is (at 21 ms: 101.4°).
-        pwm(&mut b, 1 * MS, 20 * MS, 1);
+        pwm(&mut b, MS, 20 * MS, 1);
         assert_eq!(b.part().angle(21 * MS), 101_400);
         assert_eq!(b.part().angle(21 * MS + 169 * MS), 0);
     }
