@@ -167,4 +167,99 @@ mod tests {
         assert_eq!(cycle_at(1_000, 2_000, hz, 32_000), 1_000 + 5_040);
         assert_eq!(cycle_at(7, 100, hz, 50), 7, "a past deadline is now");
     }
+
+    use crate::testing::Bench;
+    use pybsim_peripherals::i2c::I2cDevice;
+    use pybsim_peripherals::testing::Hammer;
+
+    /// Arbitrary levels on every input pin at arbitrary times (glitches of 0 ns to
+    /// pauses of seconds): no panic, no endless events.
+    fn hammer_pins<P: Part>(part: P, seed: u64) -> Bench<P> {
+        let mut h = Hammer::new(seed);
+        let n = part.pins().len();
+        let mut b = Bench::new(part).with_pull(0, true);
+        for _ in 0..20_000 {
+            let pin = h.below(n as u64) as usize;
+            let drive = h.pick(&[Some(false), Some(true), None]);
+            b.set(pin, drive);
+            let dt = match h.below(4) {
+                0 => 0,
+                1 => h.below(2_000),
+                2 => h.below(200_000),
+                _ => h.below(2_000_000_000),
+            };
+            b.advance(dt);
+        }
+        b
+    }
+
+    #[test]
+    fn pin_parts_survive_arbitrary_edges() {
+        for seed in 1..4 {
+            let mut w = hammer_pins(
+                ws2812::Ws2812::new(16, ws2812::Timing::WS2812B).unwrap(),
+                seed,
+            );
+            let now = w.now;
+            w.part_mut().colors(now);
+            let s = hammer_pins(
+                servo::Servo::new(servo::ServoConfig::STANDARD).unwrap(),
+                seed,
+            );
+            let a = s.part().angle(s.now);
+            assert!((0..=180_000).contains(&a));
+            let mut d = hammer_pins(ds18b20::Ds18b20::new(seed).unwrap(), seed);
+            let now = d.now;
+            d.part_mut().temperature_register(now);
+            hammer_pins(ssd1306::Ssd1306::new(false), seed)
+                .part()
+                .screen();
+            // Presses and releases at any pace: the pin always shows the contact.
+            let mut h = Hammer::new(seed);
+            let cfg = button::ButtonConfig::default();
+            let mut b = Bench::new(button::Button::new(cfg).unwrap()).with_pull(0, true);
+            for _ in 0..5_000 {
+                let press = h.below(2) == 0;
+                b.with(0, |p, ctx| p.set_pressed(ctx, press));
+                b.advance(h.below(3 * MS));
+                assert_eq!(b.line(0), !b.part().contact());
+            }
+        }
+    }
+
+    /// Arbitrary I2C traffic: starts, addresses, bytes, reads and stops in any order.
+    fn hammer_i2c<D: I2cDevice>(dev: &mut D, seed: u64) {
+        let mut h = Hammer::new(seed);
+        let mut t = 0;
+        for _ in 0..50_000 {
+            t += h.below(300_000);
+            match h.below(6) {
+                0 => dev.start(t),
+                1 => {
+                    dev.address(t, h.below(2) == 0);
+                }
+                2 | 3 => {
+                    dev.write(t, h.value() as u8);
+                }
+                4 => {
+                    dev.read(t);
+                }
+                _ => dev.stop(t),
+            }
+        }
+    }
+
+    #[test]
+    fn bus_parts_survive_arbitrary_traffic() {
+        for seed in 1..4 {
+            let mut e = eeprom::Eeprom::new(eeprom::Kind::LC32);
+            hammer_i2c(&mut e, seed);
+            let mut o = ssd1306::Ssd1306::new(false);
+            hammer_i2c(&mut o, seed);
+            o.screen().half_blocks();
+            let mut l = hd44780::Lcd::new(hd44780::Geometry::LCD2004).unwrap();
+            hammer_i2c(&mut l, seed);
+            l.lines();
+        }
+    }
 }

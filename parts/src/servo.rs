@@ -236,7 +236,7 @@ impl Servo {
         let pulse = self.meter.edge(t, level);
         if level {
             if let (Some(r), true) = (self.last_rise, had_signal) {
-                let period = t - r;
+                let period = t.saturating_sub(r);
                 self.last_period = Some(period);
                 if !(self.cfg.period_min..=self.cfg.period_max).contains(&period) {
                     self.report(t, Problem::Period { period });
