@@ -60,7 +60,7 @@
 
 use pybsim_peripherals::analog::Signal;
 
-use crate::{ConfigError, Part, PartCtx, PinDir, PinSpec, MS, US};
+use crate::{ConfigError, Diagnostics, Part, PartCtx, PinDir, PinSpec, MS, US};
 
 const T: &str = "part::ds18b20";
 
@@ -117,6 +117,17 @@ pub enum Problem {
     ReadSlotLow { low_ns: u64 },
     /// A reset after `bytes` of the three bytes of WRITE SCRATCHPAD.
     ShortWrite { bytes: u8 },
+}
+
+impl Problem {
+    fn kind(&self) -> u32 {
+        match self {
+            Problem::WriteSlot { .. } => 0,
+            Problem::LongLow { .. } => 1,
+            Problem::ReadSlotLow { .. } => 2,
+            Problem::ShortWrite { .. } => 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +221,7 @@ pub struct Ds18b20 {
     slot_start: Option<u64>,
     /// In the slot under way the device sends this bit.
     slot_tx: Option<bool>,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Diagnostics<Diagnostic>,
     resets: u64,
 }
 
@@ -254,7 +265,7 @@ impl Ds18b20 {
             driving: false,
             slot_start: None,
             slot_tx: None,
-            diagnostics: Vec::new(),
+            diagnostics: Diagnostics::default(),
             resets: 0,
         })
     }
@@ -296,17 +307,21 @@ impl Ds18b20 {
     }
 
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        &self.diagnostics
+        self.diagnostics.list()
     }
 
     pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
-        std::mem::take(&mut self.diagnostics)
+        self.diagnostics.take()
     }
 
     fn report(&mut self, t: u64, problem: Problem) {
         let d = Diagnostic { t, problem };
-        tracing::warn!(target: T, t_ns = t, "{d}");
-        self.diagnostics.push(d);
+        let (first, d) = self.diagnostics.record(problem.kind(), d);
+        if first {
+            tracing::warn!(target: T, t_ns = t, "{d} (the first of its kind; more at debug level)");
+        } else {
+            tracing::debug!(target: T, t_ns = t, "{d}");
+        }
     }
 
     /// Takes in a conversion that has ended by `now`.

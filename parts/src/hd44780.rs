@@ -50,7 +50,7 @@
 
 use pybsim_peripherals::i2c::{Ack, I2cDevice};
 
-use crate::{ConfigError, MS, US};
+use crate::{ConfigError, Diagnostics, MS, US};
 
 const T: &str = "part::hd44780";
 
@@ -86,6 +86,15 @@ pub enum Problem {
     Busy { rs: bool, bits: u8, early: u64 },
     /// RS, R/W or D4-D7 changed in the write that dropped E: the old levels were latched.
     Hold { before: u8, after: u8 },
+}
+
+impl Problem {
+    fn kind(&self) -> u32 {
+        match self {
+            Problem::Busy { .. } => 0,
+            Problem::Hold { .. } => 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,7 +306,7 @@ pub struct Lcd {
     hd: Hd44780,
     /// What the LCD drives on D7-D4 (a nibble in bits 7-4) while it outputs.
     out: u8,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Diagnostics<Diagnostic>,
 }
 
 impl Lcd {
@@ -323,7 +332,7 @@ impl Lcd {
             port: 0xFF,
             hd: Hd44780::power_on(),
             out: 0xF0,
-            diagnostics: Vec::new(),
+            diagnostics: Diagnostics::default(),
         })
     }
 
@@ -398,17 +407,21 @@ impl Lcd {
     }
 
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        &self.diagnostics
+        self.diagnostics.list()
     }
 
     pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
-        std::mem::take(&mut self.diagnostics)
+        self.diagnostics.take()
     }
 
     fn report(&mut self, t: u64, problem: Problem) {
         let d = Diagnostic { t, problem };
-        tracing::warn!(target: T, t_ns = t, "{d}");
-        self.diagnostics.push(d);
+        let (first, d) = self.diagnostics.record(problem.kind(), d);
+        if first {
+            tracing::warn!(target: T, t_ns = t, "{d} (the first of its kind; more at debug level)");
+        } else {
+            tracing::debug!(target: T, t_ns = t, "{d}");
+        }
     }
 
     /// The PCF8574 port becomes `new` at `t`.

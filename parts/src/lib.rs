@@ -121,6 +121,46 @@ pub trait Part: std::any::Any {
     fn event(&mut self, _ctx: &mut PartCtx, _token: u32) {}
 }
 
+/// What a part noticed wrong, in order, with the first of each kind to be logged as a
+/// warning and the rest at debug level (a program that gets a timing wrong gets it wrong
+/// on every bit; the list keeps them all for checks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics<D> {
+    list: Vec<D>,
+    /// Kinds seen (bit per kind).
+    seen: u32,
+}
+
+impl<D> Default for Diagnostics<D> {
+    fn default() -> Self {
+        Diagnostics {
+            list: Vec::new(),
+            seen: 0,
+        }
+    }
+}
+
+impl<D> Diagnostics<D> {
+    /// Keeps `d`, of kind `kind` (0-31); returns it and whether it is the first of its
+    /// kind.
+    pub fn record(&mut self, kind: u32, d: D) -> (bool, &D) {
+        let bit = 1u32 << (kind & 31);
+        let first = self.seen & bit == 0;
+        self.seen |= bit;
+        self.list.push(d);
+        (first, self.list.last().expect("just pushed"))
+    }
+
+    pub fn list(&self) -> &[D] {
+        &self.list
+    }
+
+    /// The list so far, emptied (the kinds stay seen).
+    pub fn take(&mut self) -> Vec<D> {
+        std::mem::take(&mut self.list)
+    }
+}
+
 /// A bad part configuration, naming the part and the problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{part}: {problem}")]
@@ -166,6 +206,21 @@ mod tests {
         // 30 µs at 168 MHz is 5040 cycles exactly; from an offset start.
         assert_eq!(cycle_at(1_000, 2_000, hz, 32_000), 1_000 + 5_040);
         assert_eq!(cycle_at(7, 100, hz, 50), 7, "a past deadline is now");
+    }
+
+    #[test]
+    fn diagnostics_flag_the_first_of_each_kind() {
+        let mut d = Diagnostics::default();
+        assert_eq!(d.record(2, "a"), (true, &"a"));
+        assert_eq!(d.record(2, "b"), (false, &"b"));
+        assert_eq!(d.record(0, "c"), (true, &"c"));
+        assert_eq!(d.take(), vec!["a", "b", "c"]);
+        assert_eq!(
+            d.record(2, "d"),
+            (false, &"d"),
+            "kinds stay seen after take"
+        );
+        assert_eq!(d.list(), &["d"]);
     }
 
     use crate::testing::Bench;

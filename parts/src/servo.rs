@@ -22,7 +22,7 @@
 //! continuous-rotation servo (speed instead of angle), supply voltage.
 
 use crate::edges::EdgeMeter;
-use crate::{ConfigError, Part, PartCtx, PinDir, PinSpec, MS, US};
+use crate::{ConfigError, Diagnostics, Part, PartCtx, PinDir, PinSpec, MS, US};
 
 const T: &str = "part::servo";
 
@@ -121,6 +121,15 @@ pub enum Problem {
     Period { period: u64 },
 }
 
+impl Problem {
+    fn kind(&self) -> u32 {
+        match self {
+            Problem::BeyondStop { .. } => 0,
+            Problem::Period { .. } => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Virtual time (ns) of the edge that showed it.
@@ -157,7 +166,7 @@ pub struct Servo {
     from: i32,
     from_t: u64,
     target: i32,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Diagnostics<Diagnostic>,
 }
 
 const PINS: &[PinSpec] = &[PinSpec {
@@ -177,7 +186,7 @@ impl Servo {
             from: cfg.start,
             from_t: 0,
             target: cfg.start,
-            diagnostics: Vec::new(),
+            diagnostics: Diagnostics::default(),
         })
     }
 
@@ -214,17 +223,21 @@ impl Servo {
     }
 
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        &self.diagnostics
+        self.diagnostics.list()
     }
 
     pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
-        std::mem::take(&mut self.diagnostics)
+        self.diagnostics.take()
     }
 
     fn report(&mut self, t: u64, problem: Problem) {
         let d = Diagnostic { t, problem };
-        tracing::warn!(target: T, t_ns = t, "{d}");
-        self.diagnostics.push(d);
+        let (first, d) = self.diagnostics.record(problem.kind(), d);
+        if first {
+            tracing::warn!(target: T, t_ns = t, "{d} (the first of its kind; more at debug level)");
+        } else {
+            tracing::debug!(target: T, t_ns = t, "{d}");
+        }
     }
 
     /// The signal line is at `level` from `t` on.

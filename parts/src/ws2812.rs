@@ -39,7 +39,7 @@
 //!   (SK6812) variants, the power-up colour (LEDs start dark here).
 
 use crate::edges::EdgeMeter;
-use crate::{ConfigError, Part, PartCtx, PinDir, PinSpec};
+use crate::{ConfigError, Diagnostics, Part, PartCtx, PinDir, PinSpec};
 
 const T: &str = "part::ws2812";
 
@@ -132,6 +132,16 @@ pub enum Problem {
     ResetMidLed { low_ns: u64 },
 }
 
+impl Problem {
+    fn kind(&self) -> u32 {
+        match self {
+            Problem::HighOutOfSpec { .. } => 0,
+            Problem::LowOutOfSpec { .. } => 1,
+            Problem::ResetMidLed { .. } => 2,
+        }
+    }
+}
+
 /// A [`Problem`], where it happened: the LED (0 = nearest the MCU) and the bit of its 24
 /// (0 = the first on the wire, green's most significant bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +210,7 @@ pub struct Ws2812 {
     last_bit: Option<bool>,
     frames: u64,
     last_frame: Option<Frame>,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Diagnostics<Diagnostic>,
 }
 
 const PINS: &[PinSpec] = &[PinSpec {
@@ -232,7 +242,7 @@ impl Ws2812 {
             last_bit: None,
             frames: 0,
             last_frame: None,
-            diagnostics: Vec::new(),
+            diagnostics: Diagnostics::default(),
         })
     }
 
@@ -262,11 +272,11 @@ impl Ws2812 {
 
     /// Everything wrong seen so far, in order.
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        &self.diagnostics
+        self.diagnostics.list()
     }
 
     pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
-        std::mem::take(&mut self.diagnostics)
+        self.diagnostics.take()
     }
 
     /// Latches the frame coming in if the line has been low for the reset time by `now`.
@@ -311,8 +321,12 @@ impl Ws2812 {
             bit,
             problem,
         };
-        tracing::warn!(target: T, t_ns = t, "{d}");
-        self.diagnostics.push(d);
+        let (first, d) = self.diagnostics.record(problem.kind(), d);
+        if first {
+            tracing::warn!(target: T, t_ns = t, "{d} (the first of its kind; more at debug level)");
+        } else {
+            tracing::debug!(target: T, t_ns = t, "{d}");
+        }
     }
 
     /// (LED, bit) the next bit goes to.
