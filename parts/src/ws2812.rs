@@ -329,9 +329,15 @@ impl Ws2812 {
         }
     }
 
-    /// (LED, bit) the next bit goes to.
-    fn position(&self) -> (usize, u8) {
-        (self.words.len(), self.nbits)
+    /// (LED, bit) of bit number `k` of the frame; LEDs past the strip's end count on
+    /// down the chain.
+    fn place(k: u64) -> (usize, u8) {
+        ((k / 24) as usize, (k % 24) as u8)
+    }
+
+    /// Bits of the frame received so far.
+    fn received(&self) -> u64 {
+        self.words.len() as u64 * 24 + self.nbits as u64 + self.extra_bits
     }
 
     /// The data line is at `level` from `t` on.
@@ -347,13 +353,8 @@ impl Ws2812 {
             } else if let Some(bit) = self.last_bit {
                 let nominal = if bit { tm.t1l } else { tm.t0l };
                 if !tm.within(pulse.width, nominal) {
-                    let (led, b) = self.position();
                     // The bit before this low is the one just stored.
-                    let (led, b) = if b == 0 {
-                        (led.saturating_sub(1), 23)
-                    } else {
-                        (led, b - 1)
-                    };
+                    let (led, b) = Self::place(self.received().saturating_sub(1));
                     let problem = Problem::LowOutOfSpec {
                         bit,
                         low_ns: pulse.width,
@@ -372,7 +373,7 @@ impl Ws2812 {
             true
         } else {
             let bit = h >= (tm.t0h + tm.t1h) / 2;
-            let (led, b) = self.position();
+            let (led, b) = Self::place(self.received());
             let problem = Problem::HighOutOfSpec {
                 high_ns: h,
                 read_as: bit,
@@ -617,6 +618,15 @@ mod tests {
             6
         );
         assert_eq!(b.part().diagnostics(), &[]);
+        // A bad bit past the end is placed down the chain: bit 50 is bit 2 of LED 2.
+        let mut steps = Vec::new();
+        for k in 0..51 {
+            steps.push((true, if k == 50 { 520 } else { 350 }));
+            steps.push((false, 800));
+        }
+        b.wave(0, &steps);
+        let d = b.part().diagnostics();
+        assert_eq!((d.len(), d[0].led, d[0].bit), (1, 2, 2));
     }
 
     #[test]
