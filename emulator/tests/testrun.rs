@@ -317,9 +317,10 @@ fn by_name<'a>(report: &'a J, name: &str) -> &'a J {
 fn selftest_copy(name: &str) -> PathBuf {
     let dir = copy_dir(&repo().join("tests/pybsim-test/selftest"), name);
     // Snapshots of the passing tests are made by the tests themselves, so a new firmware
-    // does not break them; cycles_changed.py keeps its (far too small) snapshot.
+    // does not break them; cycles_changed.py and cycles_faster.py keep their (far too
+    // small, far too large) snapshots.
     for (f, _) in snapshots(&dir) {
-        if f != "cycles_changed.py.cycles" {
+        if f != "cycles_changed.py.cycles" && f != "cycles_faster.py.cycles" {
             std::fs::remove_file(dir.join(f)).unwrap();
         }
     }
@@ -347,7 +348,7 @@ fn selftest_reports_every_outcome() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
 
     // Human report.
-    assert!(stdout.contains("4 passed, 6 failed, 1 skipped"), "{stdout}");
+    assert!(stdout.contains("4 passed, 7 failed, 1 skipped"), "{stdout}");
     assert!(stdout.contains("/pass.py ["), "{stdout}");
     assert!(
         stdout.contains("- BETA    <-- first difference\n  + beta"),
@@ -366,15 +367,15 @@ fn selftest_reports_every_outcome() {
     assert!(stdout.contains("cycles 597_597 -> "), "{stdout}");
     assert!(stdout.contains("SKIP ") && stdout.contains("needs a host on the USB port"));
     let fails: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL ")).collect();
-    assert_eq!(fails.len(), 6, "{stdout}");
+    assert_eq!(fails.len(), 7, "{stdout}");
 
     // JSON report.
     let r = parse_json(&std::fs::read_to_string(&json).unwrap());
     assert_eq!(r.get("format").s(), "pybsim-test");
     let sum = r.get("summary");
-    assert_eq!(sum.get("tests").n(), 11.0);
+    assert_eq!(sum.get("tests").n(), 12.0);
     assert_eq!(sum.get("passed").n(), 4.0);
-    assert_eq!(sum.get("failed").n(), 6.0);
+    assert_eq!(sum.get("failed").n(), 7.0);
     assert_eq!(sum.get("skipped").n(), 1.0);
     assert_eq!(sum.get("new_snapshots").n(), 4.0);
     assert_eq!(sum.get("snapshots_written").n(), 0.0);
@@ -407,6 +408,7 @@ fn selftest_reports_every_outcome() {
         ("budget_cycles.py", "budget", "budget"),
         ("budget_time.py", "budget", "budget"),
         ("cycles_changed.py", "cycles", "done"),
+        ("cycles_faster.py", "cycles", "done"),
     ];
     for (n, k, o) in expect_fail {
         assert_eq!(status(n), "failed", "{n}");
@@ -433,6 +435,11 @@ fn selftest_reports_every_outcome() {
     assert_eq!(cc.get("old").n(), 597_597.0);
     assert!(cc.get("ratio").n() > 1.01);
     assert_eq!(cc.get("written"), &J::Bool(false));
+    // Faster beyond the tolerance fails as well: a drop is blessed like a rise.
+    let cf = by_name(&r, "cycles_faster.py").get("snapshot");
+    assert_eq!(cf.get("state").s(), "over_tolerance");
+    assert_eq!(cf.get("old").n(), 100_000_000.0);
+    assert!(cf.get("ratio").n() < 0.99);
     assert_eq!(status("skipped.py"), "skipped");
     assert_eq!(
         by_name(&r, "skipped.py").get("reason").s(),
@@ -442,17 +449,17 @@ fn selftest_reports_every_outcome() {
 
     // Without --bless nothing was written.
     let snaps = snapshots(&dir);
-    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    assert_eq!(snaps.len(), 2, "{snaps:?}");
 
     // JUnit report.
     let x = std::fs::read_to_string(&junit).unwrap();
     let names = check_xml(&x);
     assert_eq!(names[0], "testsuites");
-    assert_eq!(names.iter().filter(|n| *n == "testcase").count(), 11);
-    assert_eq!(names.iter().filter(|n| *n == "failure").count(), 6);
+    assert_eq!(names.iter().filter(|n| *n == "testcase").count(), 12);
+    assert_eq!(names.iter().filter(|n| *n == "failure").count(), 7);
     assert_eq!(names.iter().filter(|n| *n == "skipped").count(), 1);
     assert!(
-        x.contains("tests=\"11\" failures=\"6\" errors=\"0\" skipped=\"1\""),
+        x.contains("tests=\"12\" failures=\"7\" errors=\"0\" skipped=\"1\""),
         "{x}"
     );
     assert!(x.contains("<testcase name=\"fail_output.py\""), "{x}");
@@ -479,7 +486,7 @@ fn bless_writes_snapshots_and_a_second_run_changes_none() {
     // Progress went to stderr, as the JSON went to stdout.
     assert!(text(&out.stderr).contains("PASS "));
     assert_eq!(r.get("summary").get("new_snapshots").n(), 4.0);
-    assert_eq!(r.get("summary").get("snapshots_written").n(), 5.0);
+    assert_eq!(r.get("summary").get("snapshots_written").n(), 6.0);
     let cc = by_name(&r, "cycles_changed.py");
     assert_eq!(cc.get("status").s(), "passed");
     assert_eq!(cc.get("snapshot").get("written"), &J::Bool(true));
@@ -490,6 +497,7 @@ fn bless_writes_snapshots_and_a_second_run_changes_none() {
         names,
         [
             "cycles_changed.py.cycles",
+            "cycles_faster.py.cycles",
             "exception_expected.py.cycles",
             "no_exp.py.cycles",
             "pass.py.cycles",
@@ -514,6 +522,7 @@ fn bless_writes_snapshots_and_a_second_run_changes_none() {
         "exception_expected.py",
         "wired.py",
         "cycles_changed.py",
+        "cycles_faster.py",
     ] {
         assert_eq!(
             by_name(&r, n).get("snapshot").get("state").s(),
@@ -524,7 +533,7 @@ fn bless_writes_snapshots_and_a_second_run_changes_none() {
     // Without --bless, the blessed tests pass now, cycles_changed.py included.
     let out = pybsim(&[d, "--json", "-"]);
     let r = parse_json(&text(&out.stdout));
-    assert_eq!(r.get("summary").get("passed").n(), 5.0);
+    assert_eq!(r.get("summary").get("passed").n(), 6.0);
 
     // --bless-exp takes the output as the new expectation.
     let f = dir.join("fail_output.py");
@@ -560,7 +569,7 @@ fn partitions_run_every_test_exactly_once() {
             .collect()
     };
     let all = names(&[d, "--json"]);
-    assert_eq!(all.len(), 11);
+    assert_eq!(all.len(), 12);
     let mut sorted = all.clone();
     sorted.sort();
     assert_eq!(all, sorted, "tests are reported in path order");

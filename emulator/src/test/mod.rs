@@ -8,8 +8,9 @@
 //! - its output, with CR LF made LF, equals `name.py.exp` beside it; without a `.exp`
 //!   file, when the script ends without an uncaught exception;
 //! - no budget ran out and the guest did not fault;
-//! - its cycle count is not more than the tolerance (default 1 %) above the snapshot
-//!   in `name.py.cycles` (a change within it, or a decrease, is reported and passes).
+//! - its cycle count is within the tolerance (default 1 %) of the snapshot in
+//!   `name.py.cycles`, either way: a test that got faster beyond it fails too, and is
+//!   blessed deliberately like a slower one (a change within it is reported and passes).
 //!
 //! Counted cycles: from the raw REPL's "OK" (the firmware has the whole script) to
 //! its final EOT (output and traceback written); see [`exec`]. Boot is not counted.
@@ -836,7 +837,8 @@ fn check_snapshot(
         }
         Some(Ok(old)) if old == cycles => r.snapshot = Snapshot::Same { n: old },
         Some(Ok(old)) => {
-            let over = cycles as f64 > old as f64 * (1.0 + tol / 100.0);
+            // Beyond the tolerance either way: faster is a change to bless too.
+            let over = (cycles as f64 - old as f64).abs() > old as f64 * (tol / 100.0);
             let ratio = if old == 0 {
                 "inf".to_string()
             } else {
@@ -860,7 +862,7 @@ fn check_snapshot(
                 r.kind = "cycles";
                 r.reason = format!("{change}, over the {tol}% tolerance");
                 r.details = format!(
-                    "snapshot {}: {} cycles, now {} cycles ({ratio}); allowed: +{tol}%\n\
+                    "snapshot {}: {} cycles, now {} cycles ({ratio}); allowed: \u{b1}{tol}%\n\
                      --bless accepts the new count\n",
                     snap_path.display(),
                     group(old),
