@@ -96,11 +96,25 @@ fn a_script_that_never_ends_stops_at_max_time_with_3() {
     let o = pybsim(&["run", "--max-time", "300ms", s.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3));
     assert_eq!(text(&o.stdout), "spinning\n");
+    // The run stops at the budget itself (within a block), not at the end of a slice.
+    let err = text(&o.stderr);
     assert!(
-        text(&o.stderr).contains("budget exceeded (--max-time 300ms)"),
-        "{}",
-        text(&o.stderr)
+        err.contains("budget exceeded (--max-time 300ms): stopped at cycle ")
+            && err.contains(" (0.300000s of virtual time)"),
+        "{err}"
     );
+    // A time budget in cycles is a cycle budget, at whatever clock the board runs (the
+    // firmware's first 2 M cycles are at the 16 MHz of the reset clock).
+    let o = pybsim(&["run", "--max-time", "2000000cycles", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = text(&o.stderr);
+    let cycle: u64 = err
+        .split("stopped at cycle ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!((2_000_000..2_000_100).contains(&cycle), "{err}");
     let o = pybsim(&["run", "--max-cycles", "5_000_000", s.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3));
     assert!(
@@ -417,11 +431,22 @@ fn spawn_pty(fw: &Path) -> (std::process::Child, String) {
     (child, line)
 }
 
-/// Reads from `r` until the bytes read so far contain `want`.
-fn read_until(r: &mut impl std::io::Read, want: &str) {
+/// Reads from `r` until the bytes read so far contain `want`. Fails (instead of hanging)
+/// when nothing arrives for a minute of wall time: only a broken run is that slow.
+fn read_until(r: &mut (impl std::io::Read + std::os::fd::AsFd), want: &str) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
     while !String::from_utf8_lossy(&got).contains(want) {
+        let ready = {
+            let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::from(60_000u16)).unwrap()
+        };
+        assert!(
+            ready > 0,
+            "nothing for 60 s while waiting for {want:?}; got {:?}",
+            String::from_utf8_lossy(&got)
+        );
         let n = r.read(&mut buf).unwrap();
         assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
         got.extend_from_slice(&buf[..n]);

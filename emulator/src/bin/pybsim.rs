@@ -18,7 +18,7 @@ use pybsim::tools;
     after_help = "Exit status of `run`: 0 script ended, 1 uncaught Python exception, \
                   2 guest fault, 3 budget exceeded, 4 a watchdog reset interrupted the \
                   script, 64 usage error, 65 bad input file, \
-                  66 missing file."
+                  66 missing file, 70 internal error, 74 a file could not be written."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -209,6 +209,9 @@ impl<P: Platform> Engine<P> {
                 self.core.borrow_mut().st.stopping = false;
                 return e;
             }
+            if let Some(msg) = self.cpu.take_error() {
+                return self.internal_error(msg);
+            }
             if self.core.borrow().st.reset_requested {
                 self.reset();
                 continue;
@@ -265,7 +268,24 @@ impl<P: Platform> Engine<P> {
                 self.core.borrow_mut().st.stopping = false;
                 return e;
             }
+            if let Some(msg) = self.cpu.take_error() {
+                return self.internal_error(msg);
+            }
         }
+    }
+
+    /// Ends the run with an internal error of pybsim (unicorn refused a register it must
+    /// take), reported like a fault so that the user sees where the CPU was.
+    fn internal_error(&mut self, msg: String) -> Exit {
+        let core = self.core.clone();
+        self.cpu.with(|cpu| {
+            let mut c = core.borrow_mut();
+            let pc = cpu.pc();
+            c.st.stopping = false;
+            let report =
+                c.st.report(cpu, format!("internal error in pybsim: {msg}"), pc);
+            Exit::Fault(Box::new(report))
+        })
     }
 
     /// Runs to the end: semihosting exit, fault, budget or halt.

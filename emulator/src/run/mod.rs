@@ -10,7 +10,7 @@ use clap::Args;
 
 pub mod serial;
 
-use crate::session::{self, Outcome, Session, SessionConfig};
+use crate::session::{self, Outcome, Session, SessionConfig, SessionError};
 use exit::*;
 
 /// Exit statuses of `pybsim run` (also in README.md).
@@ -23,7 +23,24 @@ pub mod exit {
     pub const EXIT_USAGE: u8 = 64;
     pub const EXIT_DATAERR: u8 = 65;
     pub const EXIT_NOINPUT: u8 = 66;
+    /// An error inside pybsim itself.
     pub const EXIT_SOFTWARE: u8 = 70;
+    /// A file pybsim had to write (the SD card image, a trace) could not be written.
+    pub const EXIT_IOERR: u8 = 74;
+}
+
+/// The run's result, and whether saving the SD card worked: a failed save is never
+/// lost. After a run that failed itself, the save's failure is reported on stderr and the
+/// run's status stays; after a run that went well, it is the error (status 74).
+fn with_save(run: Result<u8, Fail>, saved: Result<bool, SessionError>) -> Result<u8, Fail> {
+    match (run, saved) {
+        (run, Ok(_)) => run,
+        (Ok(_), Err(e)) => Err(fail(EXIT_IOERR, e)),
+        (Err(f), Err(e)) => {
+            eprintln!("pybsim: {e}");
+            Err(f)
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -137,14 +154,19 @@ fn is_firmware(p: &Path) -> bool {
 /// script or serves the console, writes the traces asked for; returns the exit status.
 pub fn main(mut a: RunArgs, profile: Option<crate::profile::ProfileOpts>) -> Result<u8, Fail> {
     init_logging(&a.log)?;
-    let max_ns = match &a.max_time {
-        Some(t) => Some(
-            pybsim_boards::parse_duration(t)
-                .map_err(|e| fail(EXIT_USAGE, anyhow!("--max-time: {e}")))?
-                .to_nanos(168_000_000),
-        ),
-        None => None,
-    };
+    // A time budget in seconds counts board time at whatever clock the board runs; one
+    // in cycles is a cycle budget.
+    let mut max_ns = None;
+    if let Some(t) = &a.max_time {
+        match pybsim_boards::parse_duration(t)
+            .map_err(|e| fail(EXIT_USAGE, anyhow!("--max-time: {e}")))?
+        {
+            pybsim_boards::SimTime::Nanos(ns) => max_ns = Some(ns),
+            pybsim_boards::SimTime::Cycles(c) => {
+                a.max_cycles = Some(a.max_cycles.map_or(c, |m| m.min(c)));
+            }
+        }
+    }
     if let Some(s) = &a.script {
         if is_firmware(s) {
             if a.firmware.is_some() {
@@ -239,19 +261,17 @@ pub fn main(mut a: RunArgs, profile: Option<crate::profile::ProfileOpts>) -> Res
         })
     })();
     // The card's image goes back to its file however the run ended.
-    let saved = session.save_sd();
-    let code = code?;
-    saved.map_err(|e| fail(EXIT_SOFTWARE, e))?;
+    let code = with_save(code, session.save_sd())?;
     let dac = dac_trace.map(|t| t.take()).unwrap_or_default();
     if let Some(path) = &a.vcd {
         let trace = pin_trace.map(|t| t.take()).unwrap_or_default();
         let clocks = session.machine.clock_history();
         crate::vcd::write_with_dac(path, &trace, &dac, &clocks, &session.board)
-            .map_err(|e| fail(EXIT_SOFTWARE, e))?;
+            .map_err(|e| fail(EXIT_IOERR, e))?;
     }
     if let Some(path) = &a.dac_trace {
         let clocks = session.machine.clock_history();
-        crate::vcd::write_dac_csv(path, &dac, &clocks).map_err(|e| fail(EXIT_SOFTWARE, e))?;
+        crate::vcd::write_dac_csv(path, &dac, &clocks).map_err(|e| fail(EXIT_IOERR, e))?;
     }
     Ok(code)
 }
@@ -385,4 +405,28 @@ pub fn firmware_path(rebuild: bool) -> Result<PathBuf> {
         );
     }
     Ok(elf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save_failed() -> Result<bool, SessionError> {
+        Err(SessionError::Io(std::io::Error::other("disk full")))
+    }
+
+    #[test]
+    fn a_failed_save_is_reported_whatever_the_run_did() {
+        // The run went well: the save's failure is the result.
+        let r = with_save(Ok(EXIT_OK), save_failed());
+        assert!(matches!(r, Err(Fail(EXIT_IOERR, _))), "{r:?}");
+        // The run failed: its own status stays (the save error went to stderr).
+        let r = with_save(Err(fail(EXIT_FAULT, anyhow!("no prompt"))), save_failed());
+        assert!(matches!(r, Err(Fail(EXIT_FAULT, _))), "{r:?}");
+        // A save that worked changes nothing.
+        assert!(matches!(
+            with_save(Ok(EXIT_BUDGET), Ok(true)),
+            Ok(EXIT_BUDGET)
+        ));
+    }
 }

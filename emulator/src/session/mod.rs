@@ -389,8 +389,13 @@ impl Session {
             until = until.min(self.usb_next.max(self.machine.now() + 1));
         }
         // End the slice at the next stimulus, so that it enters at its own time (to
-        // the block) rather than at the next slice boundary.
-        if let Some(&(t, _)) = self.stimuli.first() {
+        // the block) rather than at the next slice boundary; and at the time budget, so
+        // that it holds whatever the clock (a slice is long at a slow clock).
+        let next_ns = [self.stimuli.first().map(|s| s.0), self.max_ns]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(t) = next_ns {
             let now_ns = self.virtual_ns();
             let hz = self.machine.sysclk() as u128;
             let ahead = ((t.saturating_sub(now_ns)) as u128 * hz).div_ceil(1_000_000_000);
