@@ -4,10 +4,13 @@
 //!
 //! Both pybsim's runtime and the official MicroPython firmware keep the volume there
 //! the same way: 512-byte blocks, block n at flash offset `0x4000 + 512 n`, the FAT boot
-//! sector in block 0 (the official firmware shows a partition table in front of it over
-//! USB, but does not store one), FAT12 as `f_mkfs` makes it for 224 blocks. The other
-//! sectors (0: vectors and start-up, 5-11: the rest of the firmware) are kept as they
-//! are; a fresh image has them erased (0xFF).
+//! sector in block 0, and, when the firmware finds no volume, FAT12 as FatFs' `f_mkfs`
+//! makes it for 224 blocks (1 reserved sector, one 1-sector FAT, 512 root entries, 190
+//! clusters of 512 bytes), labelled PYBFLASH: what [`crate::empty_image`] makes. The
+//! official firmware puts a generated partition table in front of the volume on its
+//! block device (not in flash), so its boot sector says 1 hidden sector where ours says
+//! 0; FatFs does not read that field. The other sectors (0: vectors and start-up, 5-11:
+//! the rest of the firmware) are kept as they are; a fresh image has them erased (0xFF).
 //!
 //! [`FlashImage`] reads and writes the filesystem of such an image without booting
 //! a board: list, get, put, remove, make directories. Paths are inside the volume, `/`

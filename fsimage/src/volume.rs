@@ -1,15 +1,23 @@
 //! A FAT volume read and written through the `fatfs` crate, made safe for damaged images.
 //!
-//! `fatfs` trusts what it reads: a boot sector with wild numbers, a FAT entry pointing
-//! outside the volume or a cluster chain that loops can make it overflow, read past the
-//! image or walk forever. Before a volume is mounted, [`vet`] checks the boot sector as
-//! FatFs' `find_volume` does (and the few things more that `fatfs`' own arithmetic
-//! needs) and every entry of the FAT, so that every cluster chain stays inside the
-//! volume. While it is mounted, the storage sits behind a [`Guard`]: a read or write past
-//! the end of the volume is an error, and so is reading more than a few times the
-//! volume's size in one operation (what a loop in a chain or a directory would do).
-//! Directory walks stop at [`MAX_DEPTH`] levels. Every such problem is a
-//! [`VolError::Corrupt`] saying what was found where.
+//! `fatfs` trusts what it reads: a boot sector with wild numbers, a FAT entry or a
+//! directory entry naming a cluster outside the volume, or a cluster chain that loops
+//! can make it overflow (a panic), read past the image or walk forever. So before a
+//! volume is mounted, [`vet`] checks
+//! - the boot sector, as FatFs' `find_volume` does, and the few things more that
+//!   `fatfs`' own arithmetic needs;
+//! - every entry of the FAT: free, bad, end of chain or a data cluster of the volume;
+//! - every directory entry, walking the directory tree in the raw entries: its first
+//!   cluster is a data cluster (a directory's cannot be "none"), and no directory or
+//!   directory chain loops.
+//!
+//! That is all it reads itself: names, files and directories are read and written by
+//! `fatfs`. While a volume is mounted, the storage sits behind a [`Guard`]: a read or
+//! write past the end of the volume is an error, and so is reading more than eight
+//! times the volume's size in one operation (a second line against loops). Walks stop
+//! at [`MAX_DEPTH`] levels, and a file whose clusters hold fewer bytes than its size is
+//! an error rather than a short read. Every such problem is a [`VolError::Corrupt`]
+//! saying what was found where.
 
 use std::cell::Cell;
 use std::fmt;
