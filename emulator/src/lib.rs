@@ -6,6 +6,7 @@ pub mod board;
 pub mod bus;
 pub mod cpu;
 pub mod cycles;
+pub mod flashcmd;
 pub mod loader;
 pub mod machine;
 pub mod profile;

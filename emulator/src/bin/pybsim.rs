@@ -59,10 +59,13 @@ enum Cmd {
         dir: PathBuf,
         /// Image file to write.
         out: PathBuf,
-        /// Image size: bytes, or with a K, M or G suffix (binary units), e.g. 32M.
+        /// Image size: bytes, or with a K, M or G suffix (binary units), e.g. 32M;
+        /// 64K to 32G (FAT12, FAT16 or FAT32 by size).
         #[arg(long, default_value = "32M")]
         size: String,
     },
+    /// Read and write the filesystem in a flash image file without booting.
+    Flash(pybsim::flashcmd::FlashArgs),
     /// Build (if needed) and locate the default firmware.
     Firmware {
         /// Rebuild even if the firmware exists.
@@ -170,6 +173,7 @@ fn main() -> ExitCode {
         Cmd::Profile { run: a, opts } => run(*a, Some(opts)),
         Cmd::Boards => boards().map_err(|e| fail(EXIT_SOFTWARE, e)),
         Cmd::Sdimage { dir, out, size } => sdimage(&dir, &out, &size),
+        Cmd::Flash(a) => pybsim::flashcmd::main(&a).map_err(|f| fail(f.code, f.error)),
         Cmd::Firmware { rebuild } => firmware_path(rebuild)
             .map(|p| {
                 println!("{}", p.display());
@@ -290,8 +294,12 @@ fn sdimage(dir: &Path, out: &Path, size: &str) -> Result<u8, Fail> {
             anyhow!("{}: no such directory", dir.display()),
         ));
     }
-    let img = pybsim_fsimage::sd_image_from_dir(dir, bytes).map_err(|e| fail(EXIT_DATAERR, e))?;
-    std::fs::write(out, img).map_err(|e| fail(EXIT_SOFTWARE, anyhow!("{}: {e}", out.display())))?;
+    pybsim_fsimage::check_sd_size(bytes)
+        .map_err(|e| fail(EXIT_USAGE, anyhow!("--size {size}: {e}")))?;
+    pybsim_fsimage::write_sd_image(dir, bytes, out).map_err(|e| match e {
+        pybsim_fsimage::FsImageError::Save { .. } => fail(EXIT_SOFTWARE, e),
+        _ => fail(EXIT_DATAERR, e),
+    })?;
     Ok(EXIT_OK)
 }
 
