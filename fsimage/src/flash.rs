@@ -248,7 +248,7 @@ impl FlashImage {
 
 /// The file a chain of symbolic links at `path` finally names (`path` itself when it is
 /// not a link); the last target need not exist yet.
-fn resolve_links(path: &Path) -> PathBuf {
+pub(crate) fn resolve_links(path: &Path) -> PathBuf {
     let mut p = path.to_path_buf();
     for _ in 0..40 {
         match fs::symlink_metadata(&p) {

@@ -17,6 +17,7 @@ use std::path::Path;
 
 use fatfs::{FileSystem, FormatVolumeOptions, ReadWriteSeek};
 
+use crate::flash::resolve_links;
 use crate::volume::{ReadOnly, Volume};
 use crate::{copy_dir, fs_options, write_error, FsImageError, BLOCK_SIZE, VOLUME_ID};
 
@@ -165,37 +166,35 @@ pub fn sd_image_from_dir(dir: &Path, size: u64) -> Result<Vec<u8>, FsImageError>
 }
 
 /// Writes to `out` an SD image of `size` bytes holding a copy of `dir`: the same bytes
-/// as [`sd_image_from_dir`], made in a sparse temporary file beside `out` (zero blocks
-/// are holes) and renamed over `out` when complete, so a failed build leaves `out` as
-/// it was.
+/// as [`sd_image_from_dir`], made in a sparse temporary file beside the file `out`
+/// finally names (a symbolic link stays a link) and renamed over it when complete, with
+/// the old file's permissions, so a failed build leaves `out` as it was.
 pub fn write_sd_image(dir: &Path, size: u64, out: &Path) -> Result<(), FsImageError> {
     check_dir(dir)?;
     check_size(size)?;
+    let target = resolve_links(out);
     // The image being made must not be one of the files copied into it.
-    let inside = |d: &Path| {
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        match (fs::canonicalize(d), fs::canonicalize(parent)) {
-            (Ok(d), Ok(p)) => p.starts_with(d),
-            _ => false,
-        }
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     };
-    if inside(dir) {
-        return Err(FsImageError::BadSdImage {
-            what: format!(
-                "{}: the image would be inside {}, the directory copied into it",
-                out.display(),
-                dir.display()
-            ),
-        });
+    if let (Ok(d), Ok(p)) = (fs::canonicalize(dir), fs::canonicalize(parent)) {
+        if p.starts_with(d) {
+            return Err(FsImageError::BadSdImage {
+                what: format!(
+                    "{}: the image would be inside {}, the directory copied into it",
+                    out.display(),
+                    dir.display()
+                ),
+            });
+        }
     }
-    let name = out
+    let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "sd.img".into());
-    let tmp = out.with_file_name(format!(".{name}.pybsim-{}.tmp", std::process::id()));
+    let tmp = target.with_file_name(format!(".{name}.pybsim-{}.tmp", std::process::id()));
+    let perms = fs::metadata(&target).map(|m| m.permissions()).ok();
     let save_err = |source| FsImageError::Save {
         path: out.to_path_buf(),
         source,
@@ -212,8 +211,11 @@ pub fn write_sd_image(dir: &Path, size: u64, out: &Path) -> Result<(), FsImageEr
         let mut disk = SparseFile::new(file, size);
         format_sd(&mut disk, size)?;
         fill(&mut disk, dir, size)?;
+        if let Some(p) = perms {
+            disk.file.set_permissions(p).map_err(save_err)?;
+        }
         disk.file.sync_all().map_err(save_err)?;
-        fs::rename(&tmp, out).map_err(save_err)
+        fs::rename(&tmp, &target).map_err(save_err)
     })();
     if built.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -463,6 +465,21 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{symlink, PermissionsExt};
+            fs::set_permissions(&out, fs::Permissions::from_mode(0o600)).unwrap();
+            let link = d.join("link.img");
+            symlink("card.img", &link).unwrap();
+            write_sd_image(&src, 1 << 20, &link).unwrap();
+            assert!(fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            let m = fs::metadata(&out).unwrap();
+            assert_eq!((m.len(), m.permissions().mode() & 0o777), (1 << 20, 0o600));
+            fs::remove_file(&link).unwrap();
+        }
         let e = write_sd_image(&src, 1 << 20, &src.join("lib/card.img")).unwrap_err();
         assert!(e.to_string().contains("the image would be inside"), "{e}");
         let _ = fs::remove_dir_all(&d);
