@@ -239,4 +239,5 @@ fn sdimage_sizes() {
         assert_eq!(o.status.code(), Some(64), "{size}: {}", text(&o.stderr));
         assert!(text(&o.stderr).contains(msg), "{}", text(&o.stderr));
     }
+    let _ = std::fs::remove_dir_all(&d);
 }
