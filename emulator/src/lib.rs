@@ -6,6 +6,7 @@
 //! - the frontends over a session: [`run`], [`test`], [`profile`], [`tui`], [`vcd`].
 
 pub mod core;
+pub mod flashcmd;
 pub mod loader;
 pub mod profile;
 pub mod run;

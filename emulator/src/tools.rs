@@ -62,7 +62,11 @@ pub fn sdimage(dir: &Path, out: &Path, size: &str) -> Result<u8, Fail> {
             anyhow!("{}: no such directory", dir.display()),
         ));
     }
-    let img = pybsim_fsimage::sd_image_from_dir(dir, bytes).map_err(|e| fail(EXIT_DATAERR, e))?;
-    std::fs::write(out, img).map_err(|e| fail(EXIT_SOFTWARE, anyhow!("{}: {e}", out.display())))?;
+    pybsim_fsimage::check_sd_size(bytes)
+        .map_err(|e| fail(EXIT_USAGE, anyhow!("--size {size}: {e}")))?;
+    pybsim_fsimage::write_sd_image(dir, bytes, out).map_err(|e| match e {
+        pybsim_fsimage::FsImageError::Save { .. } => fail(EXIT_IOERR, e),
+        _ => fail(EXIT_DATAERR, e),
+    })?;
     Ok(EXIT_OK)
 }

@@ -321,3 +321,47 @@ print(open('/sd/a.txt').read(), end='')\n",
     let files = pybsim_fsimage::sd_list_files(&std::fs::read(&img).unwrap()).unwrap();
     assert_eq!(files[1], ("b.txt".to_string(), vec![b'b'; 2000]));
 }
+
+/// A FAT32 card as `pybsim sdimage` makes it (512 MiB, the smallest it formats FAT32):
+/// the firmware's FatFs mounts it, reads the copied file and writes one, and the image
+/// reads back through `fatfs` after exit.
+#[test]
+fn a_fat32_card_from_sdimage_mounts_and_takes_writes() {
+    if !have_firmware() {
+        return;
+    }
+    let d = scratch("fat32");
+    let src = d.join("tree");
+    std::fs::create_dir_all(src.join("lib")).unwrap();
+    std::fs::write(src.join("lib/util.py"), b"Y = 32\n").unwrap();
+    let img = d.join("card.img");
+    let o = pybsim(&[
+        "sdimage",
+        src.to_str().unwrap(),
+        img.to_str().unwrap(),
+        "--size",
+        "512M",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let mut head = [0u8; 90];
+    std::io::Read::read_exact(&mut std::fs::File::open(&img).unwrap(), &mut head).unwrap();
+    assert_eq!(&head[82..87], b"FAT32");
+    let s = write(
+        &d,
+        "t.py",
+        b"import util, os\nprint(util.Y, os.statvfs('/sd')[0])\n\
+with open('/sd/out.txt', 'w') as f:\n    f.write('fat32\\n' * 1000)\nprint(sorted(os.listdir('/sd')))\n",
+    );
+    let o = pybsim(&["run", "--sd", img.to_str().unwrap(), &s]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "32 4096\n['lib', 'out.txt']\n");
+    let files = pybsim_fsimage::sd_list_files_in(&img).unwrap();
+    assert_eq!(
+        files.len(),
+        2,
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    assert_eq!(files[1], ("out.txt".to_string(), b"fat32\n".repeat(1000)));
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -9,9 +9,19 @@
 //! volume id, fixed timestamps (2000-01-01 00:00:00) and entries written in name order,
 //! so the same directory always gives the same bytes. [`list_files`] reads files back.
 //!
-//! The volume is formatted the way MicroPython's own `f_mkfs` (oofatfs) formats it:
-//! FAT12, 512-byte sectors, 1 sector per cluster, 1 reserved sector, a single FAT and
-//! 512 root directory entries, with the volume label `PYBFLASH`.
+//! The volume is formatted the way MicroPython's own `f_mkfs` (oofatfs) formats it, on
+//! pybsim's runtime and on the official firmware alike: FAT12, 512-byte sectors, 1
+//! sector per cluster, 1 reserved sector, a single FAT and 512 root directory entries,
+//! with the volume label `PYBFLASH`.
+//!
+//! Every FAT volume is read and written with the `fatfs` crate. Images a firmware wrote
+//! (or damaged) are vetted first (see the `volume` module): a damaged volume is an
+//! error saying what is wrong, never a panic or a hang.
+//!
+//! Beyond the filesystem region: [`FlashImage`] is the whole 1 MiB internal flash as a
+//! file, with `ls`/`get`/`put`/`rm`/`mkdir` on its filesystem; [`changes`] says what a
+//! guest changed relative to a host directory; the `sd` functions make SD card images
+//! (FAT12/16/32, up to 32 GiB, written sparsely to a file by [`write_sd_image`]).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -25,10 +35,20 @@ use fatfs::{
 };
 use thiserror::Error;
 
-mod reader;
+mod flash;
 mod sd;
+mod sync;
+mod volume;
 
-pub use sd::{sd_image_from_dir, sd_image_with_files, sd_list_files, SD_LABEL, SD_MAX, SD_MIN};
+pub use flash::{
+    save_atomically, FlashImage, DEFAULT_FILES, FLASH_BASE, FLASH_SIZE, FS_END, FS_OFFSET,
+};
+pub use sd::{
+    check_sd_size, sd_image_from_dir, sd_image_with_files, sd_list_files, sd_list_files_in,
+    write_sd_image, SD_LABEL, SD_MAX, SD_MIN,
+};
+pub use sync::{changes, host_tree, Change, ChangeKind, Node, Tree};
+pub use volume::FsEntry;
 
 /// Bytes in one filesystem block (FatFs sector).
 pub const BLOCK_SIZE: usize = 512;
@@ -103,6 +123,54 @@ pub enum FsImageError {
     BadImage { what: String },
     #[error("SD image: {what}")]
     BadSdImage { what: String },
+    #[error("{}: {len} bytes; a flash image is exactly {FLASH_SIZE} bytes (1 MiB)", path.display())]
+    BadFlashSize { path: PathBuf, len: u64 },
+    #[error("{}: cannot save: {source}", path.display())]
+    Save {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{image}: {path}: no such file or directory")]
+    NotFound { image: String, path: String },
+    #[error("{image}: {path}: not a directory")]
+    NotADirectoryInImage { image: String, path: String },
+    #[error("{image}: {path}: is a directory")]
+    IsADirectory { image: String, path: String },
+    #[error("{image}: {path}: directory not empty")]
+    NotEmpty { image: String, path: String },
+    #[error("{image}: {path}: {what}")]
+    Full {
+        image: String,
+        path: String,
+        what: String,
+    },
+    #[error("{image}: {path}: {reason}")]
+    BadPath {
+        image: String,
+        path: String,
+        reason: String,
+    },
+    #[error("{image}: {what}")]
+    Corrupt { image: String, what: String },
+    #[error("{image}: {source}")]
+    ImageIo {
+        image: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl FsImageError {
+    /// Whether the error is about something that does not exist (a host file or
+    /// directory, or a path inside an image), as opposed to bad contents.
+    pub fn is_missing(&self) -> bool {
+        match self {
+            FsImageError::DirectoryMissing { .. } | FsImageError::NotFound { .. } => true,
+            FsImageError::Read { source, .. } => source.kind() == io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
 }
 
 /// Supplies the fixed timestamp 2000-01-01 00:00:00 for every entry.
@@ -385,11 +453,19 @@ fn write_error<T: ReadWriteSeek>(
 /// paths relative to the root with `/` between components (`"lib/util.py"`), sorted by
 /// path. The volume label entry and directories themselves are not listed.
 ///
-/// The image is read by a small FAT12/FAT16 reader of this crate, not by `fatfs`, so
-/// that an image the firmware left damaged gives an error rather than a panic.
+/// An image the firmware left damaged gives [`FsImageError::BadImage`] saying what is
+/// wrong, never a panic.
 pub fn list_files(image: &[u8]) -> Result<Vec<(String, Vec<u8>)>, FsImageError> {
     if image.len() != IMAGE_SIZE {
         return Err(FsImageError::BadImageSize { len: image.len() });
     }
-    reader::list_files(image)
+    read_only_files(image).map_err(|e| FsImageError::BadImage {
+        what: e.to_string(),
+    })
+}
+
+/// Every file of the FAT volume at the start of `image`.
+fn read_only_files(image: &[u8]) -> Result<Vec<(String, Vec<u8>)>, volume::VolError> {
+    let disk = volume::ReadOnly(Cursor::new(image));
+    volume::Volume::open(disk, image.len() as u64)?.files()
 }

@@ -47,10 +47,13 @@ enum Cmd {
         dir: PathBuf,
         /// Image file to write.
         out: PathBuf,
-        /// Image size: bytes, or with a K, M or G suffix (binary units), e.g. 32M.
+        /// Image size: bytes, or with a K, M or G suffix (binary units), e.g. 32M;
+        /// 64K to 32G (FAT12, FAT16 or FAT32 by size).
         #[arg(long, default_value = "32M")]
         size: String,
     },
+    /// Read and write the filesystem in a flash image file without booting.
+    Flash(pybsim::flashcmd::FlashArgs),
     /// Build (if needed) and locate the default firmware.
     Firmware {
         /// Rebuild even if the firmware exists.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => pybsim::run::main(*a, None),
         Cmd::Test(t) => pybsim::test::run(&t).map_err(|e| fail(EXIT_SOFTWARE, e)),
         Cmd::Profile { run: a, opts } => pybsim::run::main(*a, Some(opts)),
+        Cmd::Flash(a) => pybsim::flashcmd::main(&a),
         Cmd::Boards => tools::boards().map_err(|e| fail(EXIT_SOFTWARE, e)),
         Cmd::Sdimage { dir, out, size } => tools::sdimage(&dir, &out, &size),
         Cmd::Firmware { rebuild } => pybsim::run::firmware_path(rebuild)

@@ -28,16 +28,7 @@ pub const SLICE_CYCLES: u64 = 100_000;
 /// The files a Pyboard's flash filesystem holds when new: a boot.py importing the
 /// hardware modules (so the REPL's globals start as on a real board) and an empty
 /// main.py.
-pub const DEFAULT_FILES: [(&str, &[u8]); 2] = [
-    (
-        "boot.py",
-        b"# boot.py: runs at every reset, before main.py\nimport machine\nimport pyb\n",
-    ),
-    (
-        "main.py",
-        b"# main.py: runs after boot.py; put your program here\n",
-    ),
-];
+pub use pybsim_fsimage::DEFAULT_FILES;
 
 /// Where the flash filesystem lives (sectors 1-4).
 pub const FS_BASE: u32 = 0x0800_4000;
