@@ -215,3 +215,9 @@ fn fp_context_survives_an_interrupt_that_uses_the_fpu() {
     let r = run("fpcontext");
     assert_pass(&r, "fpcontext");
 }
+
+#[test]
+fn a_branch_to_an_even_address_is_a_usagefault_with_invstate() {
+    let r = run("invstate");
+    assert_pass(&r, "invstate");
+}

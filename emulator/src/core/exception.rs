@@ -422,6 +422,18 @@ impl<E: Key> CoreState<E> {
                     addr,
                 );
             }
+            // A branch to an even address clears EPSR.T: the next instruction faults
+            // with INVSTATE (ARMv7-M B1.4.2); unicorn reports it as an invalid
+            // instruction, so the T bit tells the two apart.
+            (UcError::INSN_INVALID, _) if cpu.reg(Reg::XPSR) & (1 << 24) == 0 => {
+                self.scs.cfsr |= scs::CFSR_INVSTATE;
+                self.fault(
+                    cpu,
+                    scs::EXC_USAGEFAULT,
+                    format!("invalid state: branch to {pc:#010x} with the Thumb bit clear"),
+                    pc,
+                );
+            }
             (UcError::INSN_INVALID, _) => {
                 let op = cpu.read_u16(pc).unwrap_or(0);
                 self.scs.cfsr |= scs::CFSR_UNDEFINSTR;
