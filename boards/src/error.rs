@@ -69,6 +69,9 @@ pub enum LoadError {
         #[source]
         source: io::Error,
     },
+    /// Not a regular file, over the size limit, a symbolic link loop.
+    #[error("{0}")]
+    Input(crate::input::InputError),
     #[error("unknown built-in board {name:?} (built in: {})", known.join(", "))]
     UnknownBuiltin {
         name: String,
@@ -76,6 +79,15 @@ pub enum LoadError {
     },
     #[error("{at}: {problem}")]
     Invalid { at: Location, problem: Box<Problem> },
+}
+
+impl From<crate::input::InputError> for LoadError {
+    fn from(e: crate::input::InputError) -> Self {
+        match e {
+            crate::input::InputError::Io { path, source } => LoadError::Io { path, source },
+            other => LoadError::Input(other),
+        }
+    }
 }
 
 impl LoadError {

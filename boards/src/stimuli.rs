@@ -215,10 +215,11 @@ impl Stimuli {
     /// Reads a stimuli file and checks it against `board`.
     pub fn load(path: impl AsRef<Path>, board: &Board) -> Result<Stimuli, LoadError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::input::read_text(
+            path,
+            "a stimuli file",
+            crate::input::MAX_STIMULI_BYTES,
+        )?;
         Stimuli::parse(&text, &path.display().to_string(), board)
     }
 
