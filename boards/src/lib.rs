@@ -24,7 +24,7 @@ use serde::Deserialize;
 pub use duration::{parse_duration, DurationError, SimTime};
 pub use error::{LoadError, Location, Problem};
 pub use pin::{PinId, Wire, WireError, PORT_LETTERS};
-pub use stimuli::{adc_channel, Bytes, Event, Interp, Micro, Stimuli};
+pub use stimuli::{adc_channel, Bytes, Event, Interp, Micro, Stimuli, MAX_EVENTS};
 
 use error::Source;
 use locate::Seg;

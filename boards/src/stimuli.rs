@@ -156,6 +156,11 @@ pub fn adc_channel(id: crate::PinId) -> Option<u8> {
     }
 }
 
+/// Most events a stimuli file may have. The session takes them in time order from the
+/// front of a list, which costs time quadratic in their number (100k events: 15 s);
+/// 20k keep that under a second.
+pub const MAX_EVENTS: usize = 20_000;
+
 /// Highest voltage a stimulus may put on a pin: VDD + 0.3 V.
 const MAX_UV: i64 = 3_600_000;
 /// Largest acceleration a stimulus may give, in µg.
@@ -245,6 +250,15 @@ impl Stimuli {
 
     fn validate(&self, src: &Source<'_>, board: &Board) -> Result<(), LoadError> {
         use Seg::{Field, Index};
+        if self.events.len() > MAX_EVENTS {
+            return Err(src.error(
+                &[Field("events"), Index(MAX_EVENTS)],
+                Problem::Invalid(format!(
+                    "{} events: a stimuli file has at most {MAX_EVENTS} (a waveform is one event)",
+                    self.events.len()
+                )),
+            ));
+        }
         for (i, e) in self.events.iter().enumerate() {
             match e {
                 Event::PressSwitch { .. } | Event::ReleaseSwitch { .. } => {
@@ -291,7 +305,11 @@ impl Stimuli {
                     check_volts(src, &[Field("events"), Index(i), Field("volts")], *volts)?;
                 }
                 Event::Waveform {
-                    pin, times, volts, ..
+                    at,
+                    pin,
+                    times,
+                    volts,
+                    ..
                 } => {
                     analog_pin(src, board, i, pin)?;
                     let here = |f| [Field("events"), Index(i), Field(f)];
@@ -311,6 +329,18 @@ impl Stimuli {
                             &[Field("events"), Index(i), Field("volts"), Index(j)],
                             *v,
                         )?;
+                    }
+                    let last = times.len() - 1;
+                    let end = at
+                        .to_nanos(168_000_000)
+                        .checked_add(times[last].to_nanos(168_000_000));
+                    if end.is_none() {
+                        return Err(src.error(
+                            &[Field("events"), Index(i), Field("times"), Index(last)],
+                            Problem::Invalid(format!(
+                                "the waveform starting at {at} ends past the end of virtual time (2^64 ns)"
+                            )),
+                        ));
                     }
                     for (j, w) in times.windows(2).enumerate() {
                         if w[1].to_nanos(168_000_000) <= w[0].to_nanos(168_000_000) {
