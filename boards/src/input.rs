@@ -30,8 +30,8 @@ pub enum InputError {
     #[error("{}: not a regular file ({kind}): give a file", path.display())]
     NotRegular { path: PathBuf, kind: &'static str },
     #[error(
-        "{}: {} is too big: {size} bytes, over the limit of {limit} bytes ({})",
-        path.display(), what, human(*limit)
+        "{}: too big: {size} bytes, over the {} limit for {what}",
+        path.display(), human(*limit)
     )]
     TooBig {
         path: PathBuf,
