@@ -63,7 +63,7 @@ pub enum Problem {
 /// An error loading a board or stimuli file.
 #[derive(Debug, Error)]
 pub enum LoadError {
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {source}", one_line_escaped(&path.display().to_string()))]
     Io {
         path: PathBuf,
         #[source]
@@ -77,7 +77,8 @@ pub enum LoadError {
         name: String,
         known: Vec<&'static str>,
     },
-    #[error("{at}: {problem}")]
+    /// One line, whatever the names in it hold (control characters are escaped).
+    #[error("{}", one_line_escaped(&format!("{at}: {problem}")))]
     Invalid { at: Location, problem: Box<Problem> },
 }
 
@@ -226,6 +227,23 @@ impl Source<'_> {
             col: start + 1,
         }
     }
+}
+
+/// `s` with control characters (newlines, tabs, ...) written as escapes, so that a
+/// name or file name holding them cannot break an error over several lines.
+pub fn one_line_escaped(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn one_line(s: &str) -> String {

@@ -27,11 +27,11 @@ pub const MAX_STIMULI_BYTES: u64 = 4 << 20;
 /// Why an input file cannot be read.
 #[derive(Debug, Error)]
 pub enum InputError {
-    #[error("{}: not a regular file ({kind}): give a file", path.display())]
+    #[error("{}: not a regular file ({kind}): give a file", crate::error::one_line_escaped(&path.display().to_string()))]
     NotRegular { path: PathBuf, kind: &'static str },
     #[error(
         "{}: too big: {size} bytes, over the {} limit for {what}",
-        path.display(), human(*limit)
+        crate::error::one_line_escaped(&path.display().to_string()), human(*limit)
     )]
     TooBig {
         path: PathBuf,
@@ -39,9 +39,9 @@ pub enum InputError {
         size: u64,
         limit: u64,
     },
-    #[error("{}: symbolic link loop (too many levels of symbolic links)", path.display())]
+    #[error("{}: symbolic link loop (too many levels of symbolic links)", crate::error::one_line_escaped(&path.display().to_string()))]
     SymlinkLoop { path: PathBuf },
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {source}", crate::error::one_line_escaped(&path.display().to_string()))]
     Io {
         path: PathBuf,
         #[source]

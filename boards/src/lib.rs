@@ -22,7 +22,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use duration::{parse_duration, DurationError, SimTime};
-pub use error::{LoadError, Location, Problem};
+pub use error::{one_line_escaped, LoadError, Location, Problem};
 pub use pin::{PinId, Wire, WireError, PORT_LETTERS};
 pub use stimuli::{adc_channel, Bytes, Event, Interp, Micro, Stimuli, MAX_EVENTS};
 
@@ -541,6 +541,18 @@ impl Board {
 
         // Pins.
         for (i, p) in self.pins.iter().enumerate() {
+            // Lookups trim names and `--wire A:B` splits at ':': a name with other
+            // characters could not be named again.
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+            if p.name.is_empty() || !p.name.chars().all(plain) {
+                return Err(src.error(
+                    &[Field("pins"), Index(i), Field("name")],
+                    Problem::Invalid(format!(
+                        "pin name {:?}: board pin names are letters, digits, '_', '-' and '.'",
+                        p.name
+                    )),
+                ));
+            }
             let ok = PinId::parse_cpu(&p.cpu).is_some_and(|id| self.has_port(id.port));
             if !ok {
                 return Err(src.error(

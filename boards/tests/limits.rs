@@ -235,3 +235,34 @@ fn the_builtin_boards_still_load() {
         Board::builtin(name).unwrap();
     }
 }
+
+#[test]
+fn pin_names_that_cannot_be_named_again_are_refused() {
+    // Found by fuzzing: a pin named " " loaded, but lookups trim names, so nothing could
+    // refer to it; "A:B" cannot be given to `--wire A:B`.
+    for name in [" ", "", " X1", "X1 ", "A:B", "X,1", "X\\t1"] {
+        let text = board(&format!(
+            "    peripherals: [\n{GPIOA}    ],\n    pins: [(name: \"{name}\", cpu: \"A0\")],\n"
+        ));
+        let msg = bad_at(&text, &format!("\"{name}\", cpu"));
+        assert!(msg.contains("letters, digits"), "{msg}");
+    }
+    let text = board(&format!(
+        "    peripherals: [\n{GPIOA}    ],\n    pins: [(name: \"LED_RED-2.b\", cpu: \"A0\")],\n"
+    ));
+    Board::parse(&text, "b.ron").unwrap();
+}
+
+#[test]
+fn names_with_control_characters_keep_errors_on_one_line() {
+    // Found by fuzzing: a peripheral named "\n" made a two-line error.
+    let text = with_peripheral("(name: \"\\n\", kind: Gpio, base: 0, size: 0x400),");
+    let msg = bad_after(&text, "base: 0,", 6);
+    assert!(msg.contains("\\n"), "{msg}");
+    let text = with_peripheral("(name: \"A\\tB\\u{7}\", kind: Gpio, base: 0x4002_0400, size: 0x400),");
+    let msg = bad_at(&text, "\"A\\tB");
+    assert!(msg.contains("\\t") && msg.contains("\\u{7}"), "{msg}");
+    // File names too.
+    let err = Board::parse("Board(", "two\nlines.ron").unwrap_err().to_string();
+    assert!(!err.contains('\n') && err.starts_with("two\\nlines.ron:"), "{err}");
+}

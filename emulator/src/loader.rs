@@ -353,8 +353,9 @@ pub fn addr(a: u64) -> String {
     }
 }
 
+/// The file as errors name it: on one line, whatever characters its name has.
 fn file_name(path: &Path) -> String {
-    path.display().to_string()
+    pybsim_boards::one_line_escaped(&path.display().to_string())
 }
 
 /// Reads a firmware file. The format comes from the content (ELF magic, DfuSe prefix),
@@ -440,8 +441,8 @@ pub fn firmware_parts(spec: &Path) -> Result<Vec<(PathBuf, Option<u32>)>, LoadEr
         let (file, base_text) = (&raw[..at], &raw[at + 1..]);
         let file = unescape(file);
         let bad = |reason: &str| LoadError::BadBase {
-            spec: text.to_string(),
-            file: file.clone(),
+            spec: pybsim_boards::one_line_escaped(&text),
+            file: pybsim_boards::one_line_escaped(&file),
             base: base_text.to_string(),
             reason: reason.to_string(),
         };

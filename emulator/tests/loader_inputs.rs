@@ -312,3 +312,17 @@ fn a_file_name_with_a_comma_or_at_sign_can_be_given() {
         [(PathBuf::from("a\\b.elf"), None)]
     );
 }
+
+#[test]
+fn file_names_with_control_characters_keep_errors_on_one_line() {
+    let d = dir("newline");
+    let p = d.join("two\nlines.bin");
+    let msg = load_file(&p, None).unwrap_err().to_string();
+    assert!(!msg.contains('\n') && msg.contains("two\\nlines.bin"), "{msg}");
+    std::fs::write(&p, [0u8; 4]).unwrap();
+    let msg = load_bytes(&p, b"DfuSe", Format::Dfu, None)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(!msg.contains('\n'), "{msg}");
+}
