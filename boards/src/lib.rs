@@ -731,7 +731,12 @@ const ALL_KINDS: [PeripheralKind; 22] = {
 
 fn hex(a: u64) -> String {
     if a > u64::from(u32::MAX) {
-        format!("0x{:X}_{:04X}_{:04X}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFFF)
+        format!(
+            "0x{:X}_{:04X}_{:04X}",
+            a >> 32,
+            (a >> 16) & 0xFFFF,
+            a & 0xFFFF
+        )
     } else {
         format!("0x{:04X}_{:04X}", a >> 16, a & 0xFFFF)
     }
@@ -869,16 +874,19 @@ impl Board {
             if len > max {
                 return Err(src.error(
                     &[Field(field), Index(max)],
-                    Problem::Invalid(format!(
-                        "{len} {what}: a board has at most {max}"
-                    )),
+                    Problem::Invalid(format!("{len} {what}: a board has at most {max}")),
                 ));
             }
         }
         for (i, m) in self.memories.iter().enumerate() {
             if m.aliases.len() > MAX_ALIASES {
                 return Err(src.error(
-                    &[Field("memories"), Index(i), Field("aliases"), Index(MAX_ALIASES)],
+                    &[
+                        Field("memories"),
+                        Index(i),
+                        Field("aliases"),
+                        Index(MAX_ALIASES),
+                    ],
                     Problem::Invalid(format!(
                         "memory {} has {} aliases: at most {MAX_ALIASES}",
                         m.name,
@@ -890,7 +898,12 @@ impl Board {
         for (i, p) in self.peripherals.iter().enumerate() {
             if p.irqs.len() > MAX_IRQS {
                 return Err(src.error(
-                    &[Field("peripherals"), Index(i), Field("irqs"), Index(MAX_IRQS)],
+                    &[
+                        Field("peripherals"),
+                        Index(i),
+                        Field("irqs"),
+                        Index(MAX_IRQS),
+                    ],
                     Problem::Invalid(format!(
                         "peripheral {} has {} interrupts: at most {MAX_IRQS}",
                         p.name,

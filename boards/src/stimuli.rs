@@ -220,11 +220,8 @@ impl Stimuli {
     /// Reads a stimuli file and checks it against `board`.
     pub fn load(path: impl AsRef<Path>, board: &Board) -> Result<Stimuli, LoadError> {
         let path = path.as_ref();
-        let text = crate::input::read_text(
-            path,
-            "a stimuli file",
-            crate::input::MAX_STIMULI_BYTES,
-        )?;
+        let text =
+            crate::input::read_text(path, "a stimuli file", crate::input::MAX_STIMULI_BYTES)?;
         Stimuli::parse(&text, &path.display().to_string(), board)
     }
 

@@ -55,7 +55,9 @@ fn check_error(e: &pybsim_boards::LoadError, text: &str, file: &str) -> Result<(
     }
     let lines = text.lines().count().max(1);
     if loc.line == 0 || loc.line > lines + 1 || loc.column == 0 {
-        return Err(format!("location {loc} outside the text ({lines} lines): {msg}"));
+        return Err(format!(
+            "location {loc} outside the text ({lines} lines): {msg}"
+        ));
     }
     Ok(())
 }
@@ -98,7 +100,11 @@ fn board_invariants(b: &Board) -> Result<(), String> {
         let id = b
             .pin(&p.name)
             .ok_or_else(|| format!("pin {} does not resolve", p.name))?;
-        if !b.pin_names(id).iter().any(|n| n.eq_ignore_ascii_case(&p.name)) {
+        if !b
+            .pin_names(id)
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&p.name))
+        {
             return Err(format!("pin {} not among the names of {id}", p.name));
         }
     }
@@ -138,14 +144,11 @@ fn check_board(text: &str) -> Result<(), String> {
 
 #[test]
 fn board_ron() {
-    let strategy = (
-        0u8..3,
-        proptest::collection::vec(mutation(), 1..6),
-    )
+    let strategy = (0u8..3, proptest::collection::vec(mutation(), 1..6))
         .prop_map(|(which, muts)| mutate(base_text(which), &muts));
     harness::run(
         "board_ron",
-        3000,
+        20_000,
         strategy,
         |_, bytes| String::from_utf8_lossy(bytes).into_owned(),
         |text| text.as_bytes().to_vec(),
@@ -158,11 +161,34 @@ fn board_ron() {
 
 fn time() -> impl Strategy<Value = String> {
     let fixed: Vec<String> = [
-        "0s", "1ns", "2s", "1.5ms", ".25s", "10us", "10µs", "1000cycles", "1 cycle",
-        "18446744073709551615ns", "18446744073709551614ns", "18446744073709551615cycles",
-        "18446744073709551616cycles", "99999999999999999999999s", "18446744073.709551615s",
-        "-1s", "1.0000000001s", "0.5ns", "", "s", "2", "1__0s", "_1s", "1..2s", "1e3ms",
-        "0x10ms", "1.5cycles", "  3 ms ",
+        "0s",
+        "1ns",
+        "2s",
+        "1.5ms",
+        ".25s",
+        "10us",
+        "10µs",
+        "1000cycles",
+        "1 cycle",
+        "18446744073709551615ns",
+        "18446744073709551614ns",
+        "18446744073709551615cycles",
+        "18446744073709551616cycles",
+        "99999999999999999999999s",
+        "18446744073.709551615s",
+        "-1s",
+        "1.0000000001s",
+        "0.5ns",
+        "",
+        "s",
+        "2",
+        "1__0s",
+        "_1s",
+        "1..2s",
+        "1e3ms",
+        "0x10ms",
+        "1.5cycles",
+        "  3 ms ",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -177,9 +203,31 @@ fn time() -> impl Strategy<Value = String> {
 
 fn number() -> impl Strategy<Value = String> {
     let fixed: Vec<String> = [
-        "0.0", "0", "-0.0", "1.0", "1.65", "3.3", "3.6", "3.6000001", "3.7", "-0.000001",
-        "8.0", "-8.0", "8.000001", "1e9", "1e10", "-1e10", "NaN", "inf", "-inf", "0x10",
-        "1e-7", "0.0000005", "9223372036854775807", "18446744073709551615", "1.5",
+        "0.0",
+        "0",
+        "-0.0",
+        "1.0",
+        "1.65",
+        "3.3",
+        "3.6",
+        "3.6000001",
+        "3.7",
+        "-0.000001",
+        "8.0",
+        "-8.0",
+        "8.000001",
+        "1e9",
+        "1e10",
+        "-1e10",
+        "NaN",
+        "inf",
+        "-inf",
+        "0x10",
+        "1e-7",
+        "0.0000005",
+        "9223372036854775807",
+        "18446744073709551615",
+        "1.5",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -193,8 +241,8 @@ fn number() -> impl Strategy<Value = String> {
 
 fn pin() -> impl Strategy<Value = String> {
     let fixed: Vec<String> = [
-        "X1", "X19", "X20", "x19", "Y1", "SW", "LED_RED", "PA0", "PA7", "PB1", "PC5", "PC6",
-        "A0", "C0", "PI15", "PJ0", "P", "", " X1 ", "X99", "MMA_AVDD",
+        "X1", "X19", "X20", "x19", "Y1", "SW", "LED_RED", "PA0", "PA7", "PB1", "PC5", "PC6", "A0",
+        "C0", "PI15", "PJ0", "P", "", " X1 ", "X99", "MMA_AVDD",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -205,8 +253,11 @@ fn pin() -> impl Strategy<Value = String> {
 fn data() -> impl Strategy<Value = String> {
     prop_oneof![
         "\"[a-z\\\\r\\\\n]{0,12}\"",
-        proptest::collection::vec(prop_oneof![3 => 0i32..256, 1 => select(vec![-1, 256, 1000])], 0..12)
-            .prop_map(|v| format!("{v:?}")),
+        proptest::collection::vec(
+            prop_oneof![3 => 0i32..256, 1 => select(vec![-1, 256, 1000])],
+            0..12
+        )
+        .prop_map(|v| format!("{v:?}")),
         (1usize..3000).prop_map(|n| format!("\"{}\"", "x".repeat(n))),
     ]
 }
@@ -228,7 +279,12 @@ fn event() -> impl Strategy<Value = String> {
             pin(),
             proptest::collection::vec(time(), 0..6),
             proptest::collection::vec(number(), 0..6),
-            select(vec!["", ", interp: Linear", ", interp: Hold", ", interp: Cubic"])
+            select(vec![
+                "",
+                ", interp: Linear",
+                ", interp: Hold",
+                ", interp: Cubic"
+            ])
         )
             .prop_map(|(t, p, ts, vs, i)| {
                 let ts: Vec<String> = ts.iter().map(|t| format!("\"{t}\"")).collect();
@@ -299,7 +355,9 @@ fn check_stimuli(boards: &[Board; 2], input: &(u8, String)) -> Result<(), String
                     return Err(format!("{} µV loaded", volts.0));
                 }
             }
-            Event::Waveform { at, times, volts, .. } => {
+            Event::Waveform {
+                at, times, volts, ..
+            } => {
                 if times.is_empty() || times.len() != volts.len() {
                     return Err("waveform with unmatched lists loaded".into());
                 }
@@ -334,7 +392,7 @@ fn stimuli_ron() {
     ];
     harness::run(
         "stimuli_ron",
-        3000,
+        20_000,
         stimuli_input(),
         |name, bytes| {
             // Corpus files for the minimal board are named min-*.

@@ -16,7 +16,9 @@ fn board(body: &str) -> String {
 }
 
 fn with_peripheral(line: &str) -> String {
-    board(&format!("    peripherals: [\n{GPIOA}        {line}\n    ],\n"))
+    board(&format!(
+        "    peripherals: [\n{GPIOA}        {line}\n    ],\n"
+    ))
 }
 
 fn pos_of(text: &str, needle: &str) -> (usize, usize) {
@@ -146,15 +148,17 @@ fn peripherals_sit_on_whole_1_kib_blocks_of_the_bus() {
     bad_at(&text, "0x4007_FC00");
     // The last block of each window is fine.
     for base in ["0x4007_FC00", "0x5007_FC00"] {
-        let text =
-            with_peripheral(&format!("(name: \"RCC\", kind: Rcc, base: {base}, size: 0x400),"));
+        let text = with_peripheral(&format!(
+            "(name: \"RCC\", kind: Rcc, base: {base}, size: 0x400),"
+        ));
         Board::parse(&text, "b.ron").unwrap();
     }
 }
 
 #[test]
 fn clock_sources_within_the_datasheet_ranges() {
-    let clocks = "clocks: Clocks(hse_hz: 12_000_000, lse_hz: 32_768, hsi_hz: 16_000_000, lsi_hz: 32_000)";
+    let clocks =
+        "clocks: Clocks(hse_hz: 12_000_000, lse_hz: 32_768, hsi_hz: 16_000_000, lsi_hz: 32_000)";
     for (field, value, ok) in [
         ("hse_hz", "1", false),
         ("hse_hz", "3_999_999", false),
@@ -259,10 +263,16 @@ fn names_with_control_characters_keep_errors_on_one_line() {
     let text = with_peripheral("(name: \"\\n\", kind: Gpio, base: 0, size: 0x400),");
     let msg = bad_after(&text, "base: 0,", 6);
     assert!(msg.contains("\\n"), "{msg}");
-    let text = with_peripheral("(name: \"A\\tB\\u{7}\", kind: Gpio, base: 0x4002_0400, size: 0x400),");
+    let text =
+        with_peripheral("(name: \"A\\tB\\u{7}\", kind: Gpio, base: 0x4002_0400, size: 0x400),");
     let msg = bad_at(&text, "\"A\\tB");
     assert!(msg.contains("\\t") && msg.contains("\\u{7}"), "{msg}");
     // File names too.
-    let err = Board::parse("Board(", "two\nlines.ron").unwrap_err().to_string();
-    assert!(!err.contains('\n') && err.starts_with("two\\nlines.ron:"), "{err}");
+    let err = Board::parse("Board(", "two\nlines.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        !err.contains('\n') && err.starts_with("two\\nlines.ron:"),
+        "{err}"
+    );
 }

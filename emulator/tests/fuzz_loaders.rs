@@ -69,11 +69,21 @@ fn check_image(input: &FwInput, image: &Image) -> Result<(), String> {
         return Err("an image without segments loaded".into());
     }
     if total > MAX_IMAGE_BYTES.max(input.bytes.len() as u64) {
-        return Err(format!("{total} bytes of segments from a {}-byte file", input.bytes.len()));
+        return Err(format!(
+            "{total} bytes of segments from a {}-byte file",
+            input.bytes.len()
+        ));
     }
     let _ = image.validate(PYBOARD_REGIONS);
     let _ = image.vector_table();
-    for a in [0u32, 0x0800_0000, 0x0800_0004, 0x2000_0000, u32::MAX, u32::MAX - 3] {
+    for a in [
+        0u32,
+        0x0800_0000,
+        0x0800_0004,
+        0x2000_0000,
+        u32::MAX,
+        u32::MAX - 3,
+    ] {
         let _ = image.read_u32(a);
         let _ = image.read(a, 8);
         let _ = image.symbols.lookup(a);
@@ -103,8 +113,7 @@ fn check(input: &FwInput) -> Result<(), String> {
     }
     for format in FORMATS {
         match load_bytes(path, &input.bytes, format, input.base) {
-            Ok(image) => check_image(input, &image)
-                .map_err(|e| format!("as {format}: {e}"))?,
+            Ok(image) => check_image(input, &image).map_err(|e| format!("as {format}: {e}"))?,
             Err(e) => check_error(input.name, &e).map_err(|e| format!("as {format}: {e}"))?,
         }
     }
@@ -280,7 +289,9 @@ fn elf_bytes(s: &ElfSpec) -> Vec<u8> {
         } else {
             ph.offset
         };
-        for w in [ph.p_type, offset, ph.paddr, ph.paddr, ph.filesz, ph.memsz, 5, 4] {
+        for w in [
+            ph.p_type, offset, ph.paddr, ph.paddr, ph.filesz, ph.memsz, 5, 4,
+        ] {
             l.u32(w);
         }
     }
@@ -376,7 +387,7 @@ fn elf_spec() -> impl Strategy<Value = ElfSpec> {
 fn loader_elf() {
     harness::run(
         "loader_elf",
-        20_000,
+        50_000,
         elf_spec().prop_map(|s| FwInput {
             name: "fuzz.elf",
             bytes: elf_bytes(&s),
@@ -413,7 +424,14 @@ fn loader_bin() {
         select(vec!["fuzz.bin", "fuzz", "fuzz.BIN"]),
     )
         .prop_map(|(bytes, base, name)| FwInput { name, bytes, base });
-    harness::run("loader_bin", 20_000, input, from_corpus, |i| i.bytes.clone(), check);
+    harness::run(
+        "loader_bin",
+        50_000,
+        input,
+        from_corpus,
+        |i| i.bytes.clone(),
+        check,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -430,7 +448,12 @@ struct Rec {
 fn hex_text(recs: &[Rec], sep: &str, lower: bool, eof: bool) -> String {
     let mut out = String::new();
     for r in recs {
-        let mut b = vec![r.data.len() as u8, (r.offset >> 8) as u8, r.offset as u8, r.kind];
+        let mut b = vec![
+            r.data.len() as u8,
+            (r.offset >> 8) as u8,
+            r.offset as u8,
+            r.kind,
+        ];
         b.extend_from_slice(&r.data);
         let sum = b.iter().fold(0u8, |a, &x| a.wrapping_add(x)).wrapping_neg();
         b.push(if r.bad_sum { sum ^ 1 } else { sum });
@@ -470,8 +493,12 @@ fn loader_hex() {
             // Address records carry 2 bytes (4: upper address, 2: segment), start
             // records 4; keep them mostly well-formed.
             let data = match kind {
-                4 | 2 if data.len() != 2 && !bad_sum => data.iter().copied().chain([0, 0]).take(2).collect(),
-                3 | 5 if data.len() != 4 && !bad_sum => data.iter().copied().chain([0; 4]).take(4).collect(),
+                4 | 2 if data.len() != 2 && !bad_sum => {
+                    data.iter().copied().chain([0, 0]).take(2).collect()
+                }
+                3 | 5 if data.len() != 4 && !bad_sum => {
+                    data.iter().copied().chain([0; 4]).take(4).collect()
+                }
                 _ => data,
             };
             Rec {
@@ -519,7 +546,14 @@ fn loader_hex() {
                 base: None,
             }
         });
-    harness::run("loader_hex", 20_000, input, from_corpus, |i| i.bytes.clone(), check);
+    harness::run(
+        "loader_hex",
+        50_000,
+        input,
+        from_corpus,
+        |i| i.bytes.clone(),
+        check,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -573,7 +607,8 @@ fn loader_dfu() {
             };
             let mut at = 11;
             for t in &targets {
-                l.fields.extend([(at + 6, 1), (at + 7, 4), (at + 266, 4), (at + 270, 4)]);
+                l.fields
+                    .extend([(at + 6, 1), (at + 7, 4), (at + 266, 4), (at + 270, 4)]);
                 at += 274;
                 for e in &t.elements {
                     l.fields.extend([(at, 4), (at + 4, 4)]);
@@ -581,7 +616,8 @@ fn loader_dfu() {
                 }
             }
             let n = l.out.len();
-            l.fields.extend([(n - 16, 2), (n - 10, 2), (n - 5, 1), (n - 4, 4)]);
+            l.fields
+                .extend([(n - 16, 2), (n - 10, 2), (n - 5, 1), (n - 4, 4)]);
             let mut bytes = l.apply(&edits);
             let n = bytes.len();
             if fix_crc && n >= 4 {
@@ -594,7 +630,14 @@ fn loader_dfu() {
                 base: None,
             }
         });
-    harness::run("loader_dfu", 20_000, input, from_corpus, |i| i.bytes.clone(), check);
+    harness::run(
+        "loader_dfu",
+        50_000,
+        input,
+        from_corpus,
+        |i| i.bytes.clone(),
+        check,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -634,7 +677,7 @@ fn board_machine() {
         });
     harness::run(
         "board_machine",
-        1000,
+        5000,
         strategy,
         |_, bytes| String::from_utf8_lossy(bytes).into_owned(),
         |t| t.as_bytes().to_vec(),

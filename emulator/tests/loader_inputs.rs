@@ -123,7 +123,11 @@ fn a_missing_file_is_an_io_error() {
 /// An ELF32 ARM executable with `phdrs` = (p_offset, p_paddr, p_filesz, p_memsz) over
 /// `data` (placed right after the program headers; offsets count from there), and an
 /// optional symbol table `(names, symbols as (st_name, value, size, info))`.
-fn elf(phdrs: &[(u32, u32, u32, u32)], data: &[u8], syms: Option<(&[u8], &[(u32, u32, u32, u8)])>) -> Vec<u8> {
+fn elf(
+    phdrs: &[(u32, u32, u32, u32)],
+    data: &[u8],
+    syms: Option<(&[u8], &[(u32, u32, u32, u8)])>,
+) -> Vec<u8> {
     let phoff = 52u32;
     let data_off = phoff + 32 * phdrs.len() as u32;
     let mut out = Vec::new();
@@ -192,16 +196,21 @@ fn program_headers_reusing_the_same_bytes_cannot_blow_memory_up() {
         .map(|i| (0, 0x0800_0000 + i * 0x1_0000, 64 << 10, 64 << 10))
         .collect();
     let bytes = elf(&phdrs, &data, None);
-    let msg = within_20s("load", move || load_elf(&bytes).map(|_| ()).map_err(|e| e.to_string()))
-        .unwrap_err();
+    let msg = within_20s("load", move || {
+        load_elf(&bytes).map(|_| ()).map_err(|e| e.to_string())
+    })
+    .unwrap_err();
     assert!(msg.contains("16 MiB"), "{msg}");
 
     // Zero-filled RAM tails: 4000 x 128 KiB from 4000 one-byte segments.
-    let phdrs: Vec<(u32, u32, u32, u32)> =
-        (0..4000u32).map(|_| (0, 0x2000_0000, 1, 128 << 10)).collect();
+    let phdrs: Vec<(u32, u32, u32, u32)> = (0..4000u32)
+        .map(|_| (0, 0x2000_0000, 1, 128 << 10))
+        .collect();
     let bytes = elf(&phdrs, &[1], None);
-    let msg = within_20s("load", move || load_elf(&bytes).map(|_| ()).map_err(|e| e.to_string()))
-        .unwrap_err();
+    let msg = within_20s("load", move || {
+        load_elf(&bytes).map(|_| ()).map_err(|e| e.to_string())
+    })
+    .unwrap_err();
     assert!(msg.contains("16 MiB"), "{msg}");
 }
 
@@ -216,8 +225,10 @@ fn symbol_names_sharing_one_long_string_cannot_blow_up() {
         .collect();
     let code = vec![0u8; 16];
     let bytes = elf(&[(0, 0x0800_0000, 16, 16)], &code, Some((&names, &syms)));
-    let msg = within_20s("load", move || load_elf(&bytes).map(|_| ()).map_err(|e| e.to_string()))
-        .unwrap_err();
+    let msg = within_20s("load", move || {
+        load_elf(&bytes).map(|_| ()).map_err(|e| e.to_string())
+    })
+    .unwrap_err();
     assert!(msg.contains("symbol"), "{msg}");
 
     // Many symbols sharing one name are fine (the name is looked up once).
@@ -228,7 +239,10 @@ fn symbol_names_sharing_one_long_string_cannot_blow_up() {
     let bytes = elf(&[(0, 0x0800_0000, 16, 16)], &code, Some((&names, &syms)));
     let image = load_elf(&bytes).unwrap();
     assert_eq!(image.symbols.len(), 20_000);
-    assert_eq!(image.symbols.lookup(0x0800_0004), Some(("reset_handler", 0)));
+    assert_eq!(
+        image.symbols.lookup(0x0800_0004),
+        Some(("reset_handler", 0))
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -295,7 +309,11 @@ fn a_file_name_with_a_comma_or_at_sign_can_be_given() {
     );
     // As one part of several, escaped with a backslash.
     let other = d.join("fw1.bin");
-    let spec = format!("{}\\,v1\\@2.bin,{}", d.join("fw").display(), other.display());
+    let spec = format!(
+        "{}\\,v1\\@2.bin,{}",
+        d.join("fw").display(),
+        other.display()
+    );
     assert_eq!(
         loader::firmware_parts(Path::new(&spec)).unwrap(),
         [(odd.clone(), Some(0x0800_0000)), (other, Some(0x0802_0000))]
@@ -318,7 +336,10 @@ fn file_names_with_control_characters_keep_errors_on_one_line() {
     let d = dir("newline");
     let p = d.join("two\nlines.bin");
     let msg = load_file(&p, None).unwrap_err().to_string();
-    assert!(!msg.contains('\n') && msg.contains("two\\nlines.bin"), "{msg}");
+    assert!(
+        !msg.contains('\n') && msg.contains("two\\nlines.bin"),
+        "{msg}"
+    );
     std::fs::write(&p, [0u8; 4]).unwrap();
     let msg = load_bytes(&p, b"DfuSe", Format::Dfu, None)
         .map(|_| ())

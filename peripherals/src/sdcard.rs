@@ -422,7 +422,7 @@ impl SdCard {
                     }
                     let start = *self.init_start.get_or_insert(now);
                     let hcs = arg & OCR_CCS != 0;
-                    let done = now >= start + clocks.to_cycles(INIT_US, 1_000_000);
+                    let done = now >= start.saturating_add(clocks.to_cycles(INIT_US, 1_000_000));
                     if done && (!self.sdhc || (hcs && self.if_cond)) {
                         self.ocr_ready = true;
                         self.state = State::Ready;

@@ -38,11 +38,20 @@ enum Arg {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Cmd { cmd: u8, arg: Arg },
+    Cmd {
+        cmd: u8,
+        arg: Arg,
+    },
     /// CMD55 then the application command.
-    Acmd { cmd: u8, arg: Arg },
+    Acmd {
+        cmd: u8,
+        arg: Arg,
+    },
     Read,
-    Write { len: usize, fill: u8 },
+    Write {
+        len: usize,
+        fill: u8,
+    },
     Wait(u64),
 }
 
@@ -214,7 +223,7 @@ fn run_card(case: &CardCase) -> Result<(), String> {
                 send(&mut card, &mut app, now, cmd, arg)?;
             }
             Op::Read => {
-                app = false;
+                // Data on the data lines is no command: a CMD55 stays pending.
                 let sending = card.sending();
                 let st = card.state();
                 if let Some(b) = card.read_block() {
@@ -243,7 +252,9 @@ fn run_card(case: &CardCase) -> Result<(), String> {
                         return Err(format!("a {len}-byte block taken (receiving {receiving})"));
                     }
                     let changed: Vec<usize> = (0..before.len() / BLOCK)
-                        .filter(|&i| before[i * BLOCK..(i + 1) * BLOCK] != after[i * BLOCK..(i + 1) * BLOCK])
+                        .filter(|&i| {
+                            before[i * BLOCK..(i + 1) * BLOCK] != after[i * BLOCK..(i + 1) * BLOCK]
+                        })
                         .collect();
                     match changed.as_slice() {
                         [] => {}
@@ -333,7 +344,7 @@ fn script(case: &CardCase) -> Vec<u8> {
 fn sdcard() {
     harness::run(
         "sdcard",
-        3000,
+        10_000,
         card_case(),
         |_, bytes| parse_script(&String::from_utf8_lossy(bytes)),
         script,
@@ -347,9 +358,18 @@ fn sdcard() {
 #[derive(Debug, Clone)]
 enum HostOp {
     /// ARG then CMD: index, wait-response bits (0 none, 1 short, 3 long), CPSMEN.
-    Command { cmd: u8, arg: Arg, resp: u32 },
+    Command {
+        cmd: u8,
+        arg: Arg,
+        resp: u32,
+    },
     /// DTIMER, DLEN, then DCTRL (DTEN, direction, block size 2^n, DMAEN).
-    Data { len: u32, dir_read: bool, block_pow: u32, dma: bool },
+    Data {
+        len: u32,
+        dir_read: bool,
+        block_pow: u32,
+        dma: bool,
+    },
     FifoRead,
     FifoWrite(u32),
     ReadReg(u32),
@@ -461,7 +481,10 @@ fn run_host(case: &HostCase) -> Result<(), String> {
                     None => 0,
                 };
                 b.write32(sdio::ARG, a);
-                b.write32(sdio::CMD, sdio::CPSMEN | (resp << 6) | u32::from(cmd & 0x3F));
+                b.write32(
+                    sdio::CMD,
+                    sdio::CPSMEN | (resp << 6) | u32::from(cmd & 0x3F),
+                );
             }
             HostOp::Data {
                 len,
@@ -516,7 +539,7 @@ fn host_script(case: &HostCase) -> Vec<u8> {
 fn sdio() {
     harness::run(
         "sdio",
-        1500,
+        20_000,
         host_case(),
         // The corpus holds card scripts (see `sdcard`), replayed through the host.
         |_, bytes| {
@@ -527,7 +550,9 @@ fn sdio() {
                     .ops
                     .into_iter()
                     .flat_map(|op| match op {
-                        Op::Cmd { cmd, arg } => vec![HostOp::Command { cmd, arg, resp: 1 }, HostOp::Wait(2000)],
+                        Op::Cmd { cmd, arg } => {
+                            vec![HostOp::Command { cmd, arg, resp: 1 }, HostOp::Wait(2000)]
+                        }
                         Op::Acmd { cmd, arg } => vec![
                             HostOp::Command {
                                 cmd: 55,
@@ -539,7 +564,9 @@ fn sdio() {
                             HostOp::Wait(2000),
                         ],
                         Op::Read => vec![HostOp::FifoRead],
-                        Op::Write { fill, .. } => vec![HostOp::FifoWrite(u32::from_ne_bytes([fill; 4]))],
+                        Op::Write { fill, .. } => {
+                            vec![HostOp::FifoWrite(u32::from_ne_bytes([fill; 4]))]
+                        }
                         Op::Wait(t) => vec![HostOp::Wait(t)],
                     })
                     .collect(),

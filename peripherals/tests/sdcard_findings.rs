@@ -72,7 +72,47 @@ fn a_deselected_card_sends_no_data() {
     assert_eq!(card.read_block(), None);
     assert_eq!(card.state(), State::Stby);
     // Selected again, it has nothing left to send.
-    assert!(matches!(card.command(0, &C, 7, u32::from(RCA) << 16), Some(Response::R1(_))));
+    assert!(matches!(
+        card.command(0, &C, 7, u32::from(RCA) << 16),
+        Some(Response::R1(_))
+    ));
     assert_eq!(card.state(), State::Tran);
     assert_eq!(card.read_block(), None);
+}
+
+#[test]
+fn power_up_near_the_end_of_time_still_takes_its_time() {
+    // Found by fuzzing (dev profile: "attempt to add with overflow"): the power-up end
+    // was `start + 10 ms`, which wrapped for a start near 2^64 cycles, so the card was
+    // ready at once (release) or panicked (debug).
+    let mut card = SdCard::new(vec![0; 512]).unwrap();
+    let t = u64::MAX - 1000;
+    card.command(t, &C, 0, 0);
+    card.command(t, &C, 55, 0);
+    match card.command(t, &C, 41, 0x40FF_8000) {
+        Some(Response::R3(ocr)) => assert_eq!(ocr & OCR_READY, 0, "still busy"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_sdio_host_near_the_end_of_time_does_not_wrap() {
+    // Found by fuzzing: a command's end was scheduled at `now + duration`, which wrapped
+    // near 2^64 cycles to a time long past, so the response came at once.
+    use pybsim_peripherals::sdio::{self, Sdio};
+    use pybsim_peripherals::testing::FakeBus;
+    let mut host = Sdio::new("SDIO");
+    host.insert(SdCard::new(vec![0; 512]).unwrap());
+    let mut b = FakeBus::new(host, C);
+    b.now = u64::MAX - 100;
+    b.write32(sdio::POWER, 3);
+    b.write32(sdio::CLKCR, sdio::CLKEN | 0x76);
+    b.write32(sdio::ARG, 0);
+    b.write32(sdio::CMD, sdio::CPSMEN); // CMD0, no response
+    b.advance(1);
+    assert_eq!(
+        b.read32(sdio::STA) & sdio::sta::CMDSENT,
+        0,
+        "a command takes 48 SDIO_CK periods"
+    );
 }
