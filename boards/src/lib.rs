@@ -655,7 +655,8 @@ pub const MAX_LEDS: usize = 144;
 pub const MAX_WIRES: usize = 1024;
 pub const MAX_MEMORIES: usize = 64;
 pub const MAX_ALIASES: usize = 8;
-/// The STM32F405 has 57 peripheral blocks pybsim knows by name (see [`rm0090_names`]).
+/// pybsim knows 51 peripheral blocks by name: 50 of the STM32F405 and its console (see
+/// [`rm0090_names`]).
 pub const MAX_PERIPHERALS: usize = 64;
 pub const MAX_IRQS: usize = 32;
 
@@ -961,6 +962,19 @@ mod tests {
         assert_eq!(hz(17_000), "17 kHz");
         assert_eq!(hz(5), "5 Hz");
         assert_eq!(hz(1_000_001), "1.000001 MHz");
+    }
+
+    #[test]
+    fn every_name_belongs_to_one_kind() {
+        let all: Vec<&str> = ALL_KINDS.iter().flat_map(|&k| rm0090_names(k).to_vec()).collect();
+        assert_eq!(all.len(), 51);
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "a name of two kinds");
+        assert!(all.len() <= MAX_PERIPHERALS);
+        let b = Board::builtin("pybv11").unwrap();
+        assert_eq!(b.peripherals.len(), all.len(), "pybv11 has every block");
     }
 
     #[test]
