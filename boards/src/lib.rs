@@ -765,8 +765,8 @@ fn check_placement(src: &Source<'_>, i: usize, p: &Peripheral) -> Result<(), Loa
     use Seg::{Field, Index};
     let start = u64::from(p.base);
     let end = start + u64::from(p.size);
-    if p.base % BUS_BLOCK != 0 || p.size % BUS_BLOCK != 0 {
-        let field = if p.base % BUS_BLOCK != 0 {
+    if !p.base.is_multiple_of(BUS_BLOCK) || !p.size.is_multiple_of(BUS_BLOCK) {
+        let field = if !p.base.is_multiple_of(BUS_BLOCK) {
             "base"
         } else {
             "size"
@@ -966,7 +966,10 @@ mod tests {
 
     #[test]
     fn every_name_belongs_to_one_kind() {
-        let all: Vec<&str> = ALL_KINDS.iter().flat_map(|&k| rm0090_names(k).to_vec()).collect();
+        let all: Vec<&str> = ALL_KINDS
+            .iter()
+            .flat_map(|&k| rm0090_names(k).to_vec())
+            .collect();
         assert_eq!(all.len(), 51);
         let mut unique = all.clone();
         unique.sort();

@@ -224,6 +224,9 @@ struct Ph {
     memsz: u32,
 }
 
+/// A string table and symbols (st_name, value, size, info, shndx).
+type SymTable = (Vec<u8>, Vec<(u32, u32, u32, u8, u16)>);
+
 #[derive(Debug, Clone)]
 struct ElfSpec {
     class: u8,
@@ -234,7 +237,7 @@ struct ElfSpec {
     phdrs: Vec<Ph>,
     blob: Vec<u8>,
     /// String table and symbols (st_name, value, size, info, shndx).
-    syms: Option<(Vec<u8>, Vec<(u32, u32, u32, u8, u16)>)>,
+    syms: Option<SymTable>,
     /// Starts with a PT_LOAD of a boot vector table at 0x0800_0000.
     boot: bool,
     edits: Vec<Edit>,

@@ -120,14 +120,13 @@ fn a_missing_file_is_an_io_error() {
     assert!(matches!(err, LoadError::Io { .. }), "{err:?}");
 }
 
+/// A string table and symbols (st_name, value, size, info).
+type SymTable<'a> = (&'a [u8], &'a [(u32, u32, u32, u8)]);
+
 /// An ELF32 ARM executable with `phdrs` = (p_offset, p_paddr, p_filesz, p_memsz) over
 /// `data` (placed right after the program headers; offsets count from there), and an
 /// optional symbol table `(names, symbols as (st_name, value, size, info))`.
-fn elf(
-    phdrs: &[(u32, u32, u32, u32)],
-    data: &[u8],
-    syms: Option<(&[u8], &[(u32, u32, u32, u8)])>,
-) -> Vec<u8> {
+fn elf(phdrs: &[(u32, u32, u32, u32)], data: &[u8], syms: Option<SymTable<'_>>) -> Vec<u8> {
     let phoff = 52u32;
     let data_off = phoff + 32 * phdrs.len() as u32;
     let mut out = Vec::new();
