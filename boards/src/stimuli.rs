@@ -302,11 +302,7 @@ impl Stimuli {
                     check_volts(src, &[Field("events"), Index(i), Field("volts")], *volts)?;
                 }
                 Event::Waveform {
-                    at,
-                    pin,
-                    times,
-                    volts,
-                    ..
+                    pin, times, volts, ..
                 } => {
                     analog_pin(src, board, i, pin)?;
                     let here = |f| [Field("events"), Index(i), Field(f)];
@@ -326,18 +322,6 @@ impl Stimuli {
                             &[Field("events"), Index(i), Field("volts"), Index(j)],
                             *v,
                         )?;
-                    }
-                    let last = times.len() - 1;
-                    let end = at
-                        .to_nanos(168_000_000)
-                        .checked_add(times[last].to_nanos(168_000_000));
-                    if end.is_none() {
-                        return Err(src.error(
-                            &[Field("events"), Index(i), Field("times"), Index(last)],
-                            Problem::Invalid(format!(
-                                "the waveform starting at {at} ends past the end of virtual time (2^64 ns)"
-                            )),
-                        ));
                     }
                     for (j, w) in times.windows(2).enumerate() {
                         if w[1].to_nanos(168_000_000) <= w[0].to_nanos(168_000_000) {
