@@ -63,19 +63,32 @@ pub enum Problem {
 /// An error loading a board or stimuli file.
 #[derive(Debug, Error)]
 pub enum LoadError {
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {source}", one_line_escaped(&path.display().to_string()))]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
+    /// Not a regular file, over the size limit, a symbolic link loop.
+    #[error("{0}")]
+    Input(crate::input::InputError),
     #[error("unknown built-in board {name:?} (built in: {})", known.join(", "))]
     UnknownBuiltin {
         name: String,
         known: Vec<&'static str>,
     },
-    #[error("{at}: {problem}")]
+    /// One line, whatever the names in it hold (control characters are escaped).
+    #[error("{}", one_line_escaped(&format!("{at}: {problem}")))]
     Invalid { at: Location, problem: Box<Problem> },
+}
+
+impl From<crate::input::InputError> for LoadError {
+    fn from(e: crate::input::InputError) -> Self {
+        match e {
+            crate::input::InputError::Io { path, source } => LoadError::Io { path, source },
+            other => LoadError::Input(other),
+        }
+    }
 }
 
 impl LoadError {
@@ -214,6 +227,23 @@ impl Source<'_> {
             col: start + 1,
         }
     }
+}
+
+/// `s` with control characters (newlines, tabs, ...) written as escapes, so that a
+/// name or file name holding them cannot break an error over several lines.
+pub fn one_line_escaped(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn one_line(s: &str) -> String {

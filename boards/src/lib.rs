@@ -11,6 +11,7 @@
 
 mod duration;
 mod error;
+pub mod input;
 mod locate;
 mod pin;
 mod stimuli;
@@ -21,9 +22,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use duration::{parse_duration, DurationError, SimTime};
-pub use error::{LoadError, Location, Problem};
+pub use error::{one_line_escaped, LoadError, Location, Problem};
 pub use pin::{PinId, Wire, WireError, PORT_LETTERS};
-pub use stimuli::{adc_channel, Bytes, Event, Interp, Micro, Stimuli};
+pub use stimuli::{adc_channel, Bytes, Event, Interp, Micro, Stimuli, MAX_EVENTS};
 
 use error::Source;
 use locate::Seg;
@@ -277,10 +278,7 @@ impl Board {
     /// Reads and checks a board file.
     pub fn load(path: impl AsRef<Path>) -> Result<Board, LoadError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = input::read_text(path, "a board file", input::MAX_BOARD_BYTES)?;
         Board::parse(&text, &path.display().to_string())
     }
 
@@ -400,19 +398,8 @@ impl Board {
                 )),
             ));
         }
-        for (field, hz) in [
-            ("hse_hz", self.clocks.hse_hz),
-            ("lse_hz", self.clocks.lse_hz),
-            ("hsi_hz", self.clocks.hsi_hz),
-            ("lsi_hz", self.clocks.lsi_hz),
-        ] {
-            if hz == 0 {
-                return Err(src.error(
-                    &[Field("clocks"), Field(field)],
-                    Problem::Invalid(format!("clock {field} is 0 Hz")),
-                ));
-            }
-        }
+        self.check_clocks(src)?;
+        self.check_counts(src)?;
 
         // Names: unique within each list.
         unique(
@@ -508,6 +495,16 @@ impl Board {
             }
         }
 
+        // Placement: whole 1 KiB blocks in the windows the bus decodes.
+        for (i, p) in self.peripherals.iter().enumerate() {
+            check_placement(src, i, p)?;
+        }
+
+        // Names: the models and the machine know each block by its RM0090 name.
+        for (i, p) in self.peripherals.iter().enumerate() {
+            check_name(src, i, p)?;
+        }
+
         // Interrupts.
         for (i, p) in self.peripherals.iter().enumerate() {
             if p.kind == PeripheralKind::Console && !p.irqs.is_empty() {
@@ -544,6 +541,18 @@ impl Board {
 
         // Pins.
         for (i, p) in self.pins.iter().enumerate() {
+            // Lookups trim names and `--wire A:B` splits at ':': a name with other
+            // characters could not be named again.
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+            if p.name.is_empty() || !p.name.chars().all(plain) {
+                return Err(src.error(
+                    &[Field("pins"), Index(i), Field("name")],
+                    Problem::Invalid(format!(
+                        "pin name {:?}: board pin names are letters, digits, '_', '-' and '.'",
+                        p.name
+                    )),
+                ));
+            }
             let ok = PinId::parse_cpu(&p.cpu).is_some_and(|id| self.has_port(id.port));
             if !ok {
                 return Err(src.error(
@@ -589,13 +598,29 @@ impl Board {
                     )),
                 ));
             }
+            // The machine finds the bus by its exact name.
             if !self
-                .peripheral(&a.bus)
-                .is_some_and(|p| p.kind == PeripheralKind::I2c)
+                .peripherals
+                .iter()
+                .any(|p| p.name == a.bus && p.kind == PeripheralKind::I2c)
             {
+                let i2c: Vec<&str> = self
+                    .peripherals
+                    .iter()
+                    .filter(|p| p.kind == PeripheralKind::I2c)
+                    .map(|p| p.name.as_str())
+                    .collect();
                 return Err(src.error(
                     &[Field("accelerometer"), Field("bus")],
-                    Problem::Invalid(format!("no I2C peripheral named {:?}", a.bus)),
+                    Problem::Invalid(format!(
+                        "no I2C peripheral named {:?} (the board has {})",
+                        a.bus,
+                        if i2c.is_empty() {
+                            "none".to_string()
+                        } else {
+                            i2c.join(", ")
+                        }
+                    )),
                 ));
             }
         }
@@ -606,6 +631,285 @@ impl Board {
                 return Err(src.error(
                     &[Field("wiring"), Index(i)],
                     Problem::Invalid(e.to_string()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Ranges of the clock sources the STM32F405 works with (datasheet DS8626, §6.3 "Operating
+/// conditions": HSE 4-26 MHz crystal, LSE external clock up to 1 MHz, HSI 16 MHz
+/// factory-calibrated to -8 %..+4.5 % over temperature, LSI 17-47 kHz).
+pub const CLOCK_RANGES: [(&str, u32, u32, &str); 4] = [
+    ("hse_hz", 4_000_000, 26_000_000, "the HSE crystal range, DS8626 table \"HSE 4-26 MHz oscillator characteristics\""),
+    ("lse_hz", 1, 1_000_000, "the LSE range (32.768 kHz crystal, external clock up to 1 MHz), DS8626"),
+    ("hsi_hz", 14_720_000, 16_720_000, "16 MHz -8 %..+4.5 %, the HSI accuracy over temperature, DS8626 table \"HSI oscillator characteristics\""),
+    ("lsi_hz", 17_000, 47_000, "the LSI range, DS8626 table \"LSI oscillator characteristics\""),
+];
+
+/// Most entries a board file's lists may have: the STM32F405 has 144 GPIO pins at most,
+/// and the checks and the machine's lookups go through these lists.
+pub const MAX_PINS: usize = 1024;
+pub const MAX_LEDS: usize = 144;
+pub const MAX_WIRES: usize = 1024;
+pub const MAX_MEMORIES: usize = 64;
+pub const MAX_ALIASES: usize = 8;
+/// pybsim knows 51 peripheral blocks by name: 50 of the STM32F405 and its console (see
+/// [`rm0090_names`]).
+pub const MAX_PERIPHERALS: usize = 64;
+pub const MAX_IRQS: usize = 32;
+
+/// The windows of the address space the peripheral bus decodes, in 1 KiB blocks: APB1,
+/// APB2 and AHB1 at 0x4000_0000..0x4008_0000, AHB2 at 0x5000_0000..0x5008_0000
+/// (RM0090 §2.3, Table 1).
+pub const BUS_WINDOWS: [(u32, u32); 2] = [(0x4000_0000, 0x4008_0000), (0x5000_0000, 0x5008_0000)];
+
+/// Bytes in one block of the peripheral bus.
+pub const BUS_BLOCK: u32 = 0x400;
+
+/// The names the STM32F405's blocks of `kind` have in RM0090 (and that pybsim's models
+/// and machine know them by).
+pub fn rm0090_names(kind: PeripheralKind) -> &'static [&'static str] {
+    use PeripheralKind as K;
+    match kind {
+        K::Gpio => &[
+            "GPIOA", "GPIOB", "GPIOC", "GPIOD", "GPIOE", "GPIOF", "GPIOG", "GPIOH", "GPIOI",
+        ],
+        K::Rcc => &["RCC"],
+        K::FlashInterface => &["FLASH"],
+        K::Pwr => &["PWR"],
+        K::Syscfg => &["SYSCFG"],
+        K::Exti => &["EXTI"],
+        K::Usart => &["USART1", "USART2", "USART3", "UART4", "UART5", "USART6"],
+        K::AdvancedTimer => &["TIM1", "TIM8"],
+        K::GeneralPurposeTimer => &[
+            "TIM2", "TIM3", "TIM4", "TIM5", "TIM9", "TIM10", "TIM11", "TIM12", "TIM13", "TIM14",
+        ],
+        K::BasicTimer => &["TIM6", "TIM7"],
+        K::Rtc => &["RTC"],
+        K::Iwdg => &["IWDG"],
+        K::Wwdg => &["WWDG"],
+        K::Rng => &["RNG"],
+        K::UsbOtgFs => &["USB_OTG_FS"],
+        K::Dma => &["DMA1", "DMA2"],
+        K::Adc => &["ADC"],
+        K::Dac => &["DAC"],
+        K::I2c => &["I2C1", "I2C2", "I2C3"],
+        K::Spi => &["SPI1", "SPI2", "SPI3"],
+        K::Sdio => &["SDIO"],
+        K::Console => &["CONSOLE"],
+    }
+}
+
+const ALL_KINDS: [PeripheralKind; 22] = {
+    use PeripheralKind as K;
+    [
+        K::Gpio,
+        K::Rcc,
+        K::FlashInterface,
+        K::Pwr,
+        K::Syscfg,
+        K::Exti,
+        K::Usart,
+        K::AdvancedTimer,
+        K::GeneralPurposeTimer,
+        K::BasicTimer,
+        K::Rtc,
+        K::Iwdg,
+        K::Wwdg,
+        K::Rng,
+        K::UsbOtgFs,
+        K::Dma,
+        K::Adc,
+        K::Dac,
+        K::I2c,
+        K::Spi,
+        K::Sdio,
+        K::Console,
+    ]
+};
+
+fn hex(a: u64) -> String {
+    if a > u64::from(u32::MAX) {
+        format!(
+            "0x{:X}_{:04X}_{:04X}",
+            a >> 32,
+            (a >> 16) & 0xFFFF,
+            a & 0xFFFF
+        )
+    } else {
+        format!("0x{:04X}_{:04X}", a >> 16, a & 0xFFFF)
+    }
+}
+
+/// `16 MHz`, `14.72 MHz`, `32.768 kHz`, `5 Hz`.
+fn hz(n: u32) -> String {
+    let (unit, per) = match n {
+        1_000_000.. => ("MHz", 1_000_000),
+        1_000.. => ("kHz", 1_000),
+        _ => return format!("{n} Hz"),
+    };
+    let whole = n / per;
+    let frac = n % per;
+    if frac == 0 {
+        return format!("{whole} {unit}");
+    }
+    let digits = if per == 1_000_000 { 6 } else { 3 };
+    let f = format!("{frac:0digits$}");
+    format!("{whole}.{} {unit}", f.trim_end_matches('0'))
+}
+
+/// A peripheral sits on whole 1 KiB blocks inside a window the bus decodes.
+fn check_placement(src: &Source<'_>, i: usize, p: &Peripheral) -> Result<(), LoadError> {
+    use Seg::{Field, Index};
+    let start = u64::from(p.base);
+    let end = start + u64::from(p.size);
+    if !p.base.is_multiple_of(BUS_BLOCK) || !p.size.is_multiple_of(BUS_BLOCK) {
+        let field = if !p.base.is_multiple_of(BUS_BLOCK) {
+            "base"
+        } else {
+            "size"
+        };
+        return Err(src.error(
+            &[Field("peripherals"), Index(i), Field(field)],
+            Problem::Invalid(format!(
+                "peripheral {} ({}..{}) is not made of whole 1 KiB blocks: the bus decodes \
+                 peripherals in 1 KiB blocks, so base and size are multiples of 0x400",
+                p.name,
+                hex(start),
+                hex(end)
+            )),
+        ));
+    }
+    let inside = BUS_WINDOWS
+        .iter()
+        .any(|&(lo, hi)| start >= u64::from(lo) && end <= u64::from(hi));
+    if !inside {
+        return Err(src.error(
+            &[Field("peripherals"), Index(i), Field("base")],
+            Problem::Invalid(format!(
+                "peripheral {} ({}..{}) is outside the windows the peripheral bus decodes: \
+                 0x4000_0000..0x4008_0000 (APB1, APB2, AHB1) and 0x5000_0000..0x5008_0000 (AHB2)",
+                p.name,
+                hex(start),
+                hex(end)
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// A peripheral has the RM0090 name of a block of its kind.
+fn check_name(src: &Source<'_>, i: usize, p: &Peripheral) -> Result<(), LoadError> {
+    use Seg::{Field, Index};
+    let names = rm0090_names(p.kind);
+    if names.contains(&p.name.as_str()) {
+        return Ok(());
+    }
+    let other = ALL_KINDS
+        .iter()
+        .find(|&&k| rm0090_names(k).contains(&p.name.as_str()));
+    let why = match other {
+        Some(k) => format!("{} is of kind {k:?}, not {:?}", p.name, p.kind),
+        None => format!("the STM32F405 has no {:?} named {:?}", p.kind, p.name),
+    };
+    Err(src.error(
+        &[Field("peripherals"), Index(i), Field("name")],
+        Problem::Invalid(format!(
+            "{why}; peripherals of kind {:?} are named {} (RM0090's names, which the models \
+             and the machine know them by)",
+            p.kind,
+            one_of(names)
+        )),
+    ))
+}
+
+fn one_of(names: &[&str]) -> String {
+    match names {
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+        [] => "nothing".to_string(),
+    }
+}
+
+impl Board {
+    fn check_clocks(&self, src: &Source<'_>) -> Result<(), LoadError> {
+        for (field, lo, hi, what) in CLOCK_RANGES {
+            let value = match field {
+                "hse_hz" => self.clocks.hse_hz,
+                "lse_hz" => self.clocks.lse_hz,
+                "hsi_hz" => self.clocks.hsi_hz,
+                _ => self.clocks.lsi_hz,
+            };
+            if !(lo..=hi).contains(&value) {
+                return Err(src.error(
+                    &[Seg::Field("clocks"), Seg::Field(field)],
+                    Problem::Invalid(format!(
+                        "clock {field} is {}, outside {}..{} ({what})",
+                        hz(value),
+                        hz(lo),
+                        hz(hi)
+                    )),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_counts(&self, src: &Source<'_>) -> Result<(), LoadError> {
+        use Seg::{Field, Index};
+        let lists = [
+            ("pins", "pin names", self.pins.len(), MAX_PINS),
+            ("leds", "LEDs", self.leds.len(), MAX_LEDS),
+            ("wiring", "wires", self.wiring.len(), MAX_WIRES),
+            ("memories", "memories", self.memories.len(), MAX_MEMORIES),
+            (
+                "peripherals",
+                "peripherals",
+                self.peripherals.len(),
+                MAX_PERIPHERALS,
+            ),
+        ];
+        for (field, what, len, max) in lists {
+            if len > max {
+                return Err(src.error(
+                    &[Field(field), Index(max)],
+                    Problem::Invalid(format!("{len} {what}: a board has at most {max}")),
+                ));
+            }
+        }
+        for (i, m) in self.memories.iter().enumerate() {
+            if m.aliases.len() > MAX_ALIASES {
+                return Err(src.error(
+                    &[
+                        Field("memories"),
+                        Index(i),
+                        Field("aliases"),
+                        Index(MAX_ALIASES),
+                    ],
+                    Problem::Invalid(format!(
+                        "memory {} has {} aliases: at most {MAX_ALIASES}",
+                        m.name,
+                        m.aliases.len()
+                    )),
+                ));
+            }
+        }
+        for (i, p) in self.peripherals.iter().enumerate() {
+            if p.irqs.len() > MAX_IRQS {
+                return Err(src.error(
+                    &[
+                        Field("peripherals"),
+                        Index(i),
+                        Field("irqs"),
+                        Index(MAX_IRQS),
+                    ],
+                    Problem::Invalid(format!(
+                        "peripheral {} has {} interrupts: at most {MAX_IRQS}",
+                        p.name,
+                        p.irqs.len()
+                    )),
                 ));
             }
         }
@@ -644,4 +948,41 @@ fn unique_at<'n>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frequencies_in_words() {
+        assert_eq!(hz(16_000_000), "16 MHz");
+        assert_eq!(hz(14_720_000), "14.72 MHz");
+        assert_eq!(hz(32_768), "32.768 kHz");
+        assert_eq!(hz(17_000), "17 kHz");
+        assert_eq!(hz(5), "5 Hz");
+        assert_eq!(hz(1_000_001), "1.000001 MHz");
+    }
+
+    #[test]
+    fn every_name_belongs_to_one_kind() {
+        let all: Vec<&str> = ALL_KINDS
+            .iter()
+            .flat_map(|&k| rm0090_names(k).to_vec())
+            .collect();
+        assert_eq!(all.len(), 51);
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "a name of two kinds");
+        assert!(all.len() <= MAX_PERIPHERALS);
+        let b = Board::builtin("pybv11").unwrap();
+        assert_eq!(b.peripherals.len(), all.len(), "pybv11 has every block");
+    }
+
+    #[test]
+    fn addresses_past_4_gib() {
+        assert_eq!(hex(0x1_0000_0000), "0x1_0000_0000");
+        assert_eq!(hex(0x4000_0400), "0x4000_0400");
+    }
 }

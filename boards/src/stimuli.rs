@@ -156,6 +156,11 @@ pub fn adc_channel(id: crate::PinId) -> Option<u8> {
     }
 }
 
+/// Most events a stimuli file may have. The session takes them in time order from the
+/// front of a list, which costs time quadratic in their number (100k events: 15 s);
+/// 20k keep that under a second.
+pub const MAX_EVENTS: usize = 20_000;
+
 /// Highest voltage a stimulus may put on a pin: VDD + 0.3 V.
 const MAX_UV: i64 = 3_600_000;
 /// Largest acceleration a stimulus may give, in µg.
@@ -215,10 +220,8 @@ impl Stimuli {
     /// Reads a stimuli file and checks it against `board`.
     pub fn load(path: impl AsRef<Path>, board: &Board) -> Result<Stimuli, LoadError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::input::read_text(path, "a stimuli file", crate::input::MAX_STIMULI_BYTES)?;
         Stimuli::parse(&text, &path.display().to_string(), board)
     }
 
@@ -244,6 +247,15 @@ impl Stimuli {
 
     fn validate(&self, src: &Source<'_>, board: &Board) -> Result<(), LoadError> {
         use Seg::{Field, Index};
+        if self.events.len() > MAX_EVENTS {
+            return Err(src.error(
+                &[Field("events"), Index(MAX_EVENTS)],
+                Problem::Invalid(format!(
+                    "{} events: a stimuli file has at most {MAX_EVENTS} (a waveform is one event)",
+                    self.events.len()
+                )),
+            ));
+        }
         for (i, e) in self.events.iter().enumerate() {
             match e {
                 Event::PressSwitch { .. } | Event::ReleaseSwitch { .. } => {

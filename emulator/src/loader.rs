@@ -9,6 +9,16 @@
 //!
 //! Memory classification: a [`LoadRegion`] whose name contains "flash" (any case) is flash;
 //! one whose name contains "ram" or "ccm" is RAM.
+//!
+//! Bounds: [`load_file`] reads regular files only (a FIFO or a device is refused without
+//! blocking) of at most [`max_file_bytes`] for their format (the Pyboard's flash is
+//! 1 MiB: a raw image of at most 1 MiB, DfuSe 4 MiB, Intel HEX 8 MiB, ELF 64 MiB for its
+//! debug information), checked from the file's size before it is read. The segments of
+//! one file hold at most [`MAX_IMAGE_BYTES`], however many program headers reuse the
+//! same bytes, and an ELF symbol table at most [`MAX_SYMBOLS`] symbols whose names cost
+//! a bounded amount to read. Every loop runs at most in proportion to the input.
+//!
+//! A firmware argument names one or more files: [`firmware_parts`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +31,40 @@ pub const BOOT_ADDRESS: u32 = 0x0800_0000;
 
 /// Default base address of a raw `.bin` image.
 pub const DEFAULT_BIN_BASE: u32 = BOOT_ADDRESS;
+
+/// Largest raw (BIN) image read: the flash.
+pub const MAX_BIN_BYTES: u64 = 1 << 20;
+/// Largest DfuSe file read: the flash and RAM images with room for the per-element
+/// headers of small elements.
+pub const MAX_DFU_BYTES: u64 = 4 << 20;
+/// Largest Intel HEX file read: 1 MiB of flash in 16-byte records is ~2.9 MiB of text;
+/// this leaves room for shorter records and CRLF line ends.
+pub const MAX_HEX_BYTES: u64 = 8 << 20;
+/// Largest ELF file read: the loadable bytes are small, but debug information is not.
+pub const MAX_ELF_BYTES: u64 = 64 << 20;
+/// Most bytes the segments of one file may hold in all.
+pub const MAX_IMAGE_BYTES: u64 = 16 << 20;
+/// Most symbols an ELF symbol table may have.
+pub const MAX_SYMBOLS: u64 = 1 << 20;
+
+/// Largest file of `format` that [`load_file`] reads.
+pub fn max_file_bytes(format: Format) -> u64 {
+    match format {
+        Format::Bin => MAX_BIN_BYTES,
+        Format::Dfu => MAX_DFU_BYTES,
+        Format::Hex => MAX_HEX_BYTES,
+        Format::Elf => MAX_ELF_BYTES,
+    }
+}
+
+fn format_words(format: Format) -> &'static str {
+    match format {
+        Format::Bin => "a raw (BIN) image (the size of the flash)",
+        Format::Dfu => "a DfuSe file",
+        Format::Hex => "an Intel HEX file",
+        Format::Elf => "an ELF file",
+    }
+}
 
 /// The loadable memory of the Pyboard's STM32F405RG.
 pub const PYBOARD_REGIONS: &[LoadRegion] = &[
@@ -213,6 +257,17 @@ impl LoadRegion {
 pub enum LoadError {
     #[error("{file}: {error}")]
     Io { file: String, error: std::io::Error },
+    /// Not a regular file, over the size limit, a symbolic link loop.
+    #[error("{0}")]
+    Input(pybsim_boards::input::InputError),
+    /// A firmware argument's `@` base is not an address.
+    #[error("{spec}: bad base address {base:?} for {file} ({reason}); write file@0xADDRESS, or \\@ for an @ in a file name")]
+    BadBase {
+        spec: String,
+        file: String,
+        base: String,
+        reason: String,
+    },
     #[error(
         "{file}: cannot tell the firmware format ({detail}); name it .elf, .bin, .hex or .dfu"
     )]
@@ -264,6 +319,18 @@ pub enum LoadError {
     NoFiles,
 }
 
+impl From<pybsim_boards::input::InputError> for LoadError {
+    fn from(e: pybsim_boards::input::InputError) -> Self {
+        match e {
+            pybsim_boards::input::InputError::Io { path, source } => LoadError::Io {
+                file: file_name(&path),
+                error: source,
+            },
+            other => LoadError::Input(other),
+        }
+    }
+}
+
 fn other_file_suffix(file: &str, other: &str) -> String {
     if file == other {
         String::new()
@@ -286,20 +353,33 @@ pub fn addr(a: u64) -> String {
     }
 }
 
+/// The file as errors name it: on one line, whatever characters its name has.
 fn file_name(path: &Path) -> String {
-    path.display().to_string()
+    pybsim_boards::one_line_escaped(&path.display().to_string())
 }
 
 /// Reads a firmware file. The format comes from the content (ELF magic, DfuSe prefix),
 /// else the extension (`.hex`/`.ihex`/`.ihx` Intel HEX, `.bin` raw, `.dfu`, `.elf`/`.axf`),
 /// else a `bin_base` means raw BIN, else text starting with ':' means Intel HEX. A raw
 /// image loads at `bin_base` or 0x0800_0000.
+///
+/// Only a regular file is read (a FIFO, a device or a directory is refused without
+/// blocking), and only up to [`max_file_bytes`] of its format, checked from its size
+/// first.
 pub fn load_file(path: &Path, bin_base: Option<u32>) -> Result<Image, LoadError> {
-    let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
-        file: file_name(path),
-        error,
-    })?;
+    use std::io::Read;
+    let mut input = pybsim_boards::input::open(path)?;
+    // Enough of the file to tell its format.
+    let mut bytes = Vec::new();
+    (&mut input.file)
+        .take(4096)
+        .read_to_end(&mut bytes)
+        .map_err(|error| LoadError::Io {
+            file: file_name(path),
+            error,
+        })?;
     let format = detect_format(path, &bytes, bin_base)?;
+    input.read_to(&mut bytes, format_words(format), max_file_bytes(format))?;
     load_bytes(path, &bytes, format, bin_base)
 }
 
@@ -311,6 +391,121 @@ pub fn load_files(paths: &[(PathBuf, Option<u32>)]) -> Result<Image, LoadError> 
         .map(|(path, base)| load_file(path, *base))
         .collect::<Result<Vec<_>, _>>()?;
     Image::merge(images)
+}
+
+/// BIN bases of the first and second unnamed-base `.bin` parts: MicroPython's
+/// `firmware0.bin` (0x0800_0000) and `firmware1.bin` (0x0802_0000).
+pub const BIN_PART_BASES: [u32; 2] = [0x0800_0000, 0x0802_0000];
+
+/// The files a firmware argument names, each with its BIN base:
+///
+/// - A name that exists is one file, whatever characters it has (commas, `@`).
+/// - Otherwise the argument is split at commas: `firmware0.bin,firmware1.bin` (raw parts
+///   load at 0x0800_0000 and 0x0802_0000, in that order). `file@0xADDR` gives a part's
+///   base explicitly (hex, `0x` and `_` optional); a base that is not a 32-bit hex
+///   address is an error, not part of the file name.
+/// - In a name, `\,` stands for a comma, `\@` for an `@` and `\\` for a backslash
+///   (`fw\,v1.bin,more.bin`); any other backslash is itself.
+pub fn firmware_parts(spec: &Path) -> Result<Vec<(PathBuf, Option<u32>)>, LoadError> {
+    let bin_base = |p: &Path, i: usize| {
+        let bin = p
+            .extension()
+            .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("bin"));
+        bin.then(|| BIN_PART_BASES.get(i).copied()).flatten()
+    };
+    if std::fs::symlink_metadata(spec).is_ok() {
+        return Ok(vec![(spec.to_path_buf(), bin_base(spec, 0))]);
+    }
+    let text = spec.to_string_lossy();
+    let mut parts = Vec::new();
+    for raw in split_unescaped(&text, ',') {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let raw = raw.trim();
+        let whole = PathBuf::from(unescape(raw));
+        let i = parts.len();
+        if std::fs::symlink_metadata(&whole).is_ok() {
+            let base = bin_base(&whole, i);
+            parts.push((whole, base));
+            continue;
+        }
+        let pieces = split_unescaped(raw, '@');
+        if pieces.len() == 1 {
+            let base = bin_base(&whole, i);
+            parts.push((whole, base));
+            continue;
+        }
+        // The base follows the last unescaped `@`.
+        let at = raw.len() - pieces[pieces.len() - 1].len() - 1;
+        let (file, base_text) = (&raw[..at], &raw[at + 1..]);
+        let file = unescape(file);
+        let bad = |reason: &str| LoadError::BadBase {
+            spec: pybsim_boards::one_line_escaped(&text),
+            file: pybsim_boards::one_line_escaped(&file),
+            base: base_text.to_string(),
+            reason: reason.to_string(),
+        };
+        let digits = base_text
+            .strip_prefix("0x")
+            .or_else(|| base_text.strip_prefix("0X"))
+            .unwrap_or(base_text);
+        if digits.is_empty() {
+            return Err(bad("no address after the @"));
+        }
+        if digits.starts_with('_') || digits.ends_with('_') {
+            return Err(bad("misplaced _"));
+        }
+        let digits = digits.replace('_', "");
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("not a hexadecimal number"));
+        }
+        let base = u32::from_str_radix(&digits, 16).map_err(|_| bad("more than 32 bits"))?;
+        if file.is_empty() {
+            return Err(bad("no file name before the @"));
+        }
+        parts.push((PathBuf::from(file), Some(base)));
+    }
+    if parts.is_empty() {
+        return Err(LoadError::NoFiles);
+    }
+    Ok(parts)
+}
+
+/// `text` split at each `sep` not escaped by a backslash (escapes kept).
+fn split_unescaped(text: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == sep {
+            out.push(&text[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// `\,` -> `,`, `\@` -> `@`, `\\` -> `\`; other backslashes stay.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(&n @ (',' | '@' | '\\')) = chars.peek() {
+                out.push(n);
+                chars.next();
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Decides the format of a file from its content and name.
@@ -707,6 +902,8 @@ mod elf {
         )
         .map_err(|_| err("truncated program header table".to_string()))?;
         let mut segments = Vec::new();
+        // Bytes the segments hold so far: program headers may all name the same bytes.
+        let mut total: u64 = 0;
         for (i, ph) in phdrs.iter().enumerate() {
             if ph.p_type != PT_LOAD || ph.p_filesz == 0 {
                 continue;
@@ -731,7 +928,14 @@ mod elf {
                     ))
                 })?;
             let paddr = ph.p_paddr;
-            let mut data = data.to_vec();
+            let zero_fill = ph.p_memsz > ph.p_filesz && pyboard_ram_at(paddr).is_some();
+            total = total.saturating_add(if zero_fill { ph.p_memsz } else { ph.p_filesz });
+            if total > MAX_IMAGE_BYTES {
+                return Err(err(format!(
+                    "the program headers load more than {} MiB (segment {i}): a malformed file?",
+                    MAX_IMAGE_BYTES >> 20
+                )));
+            }
             if paddr.saturating_add(ph.p_memsz) > 1 << 32 {
                 return Err(err(format!(
                     "segment {i} at {} ({:#x} bytes) runs past the end of the 32-bit address space",
@@ -739,9 +943,10 @@ mod elf {
                     ph.p_memsz
                 )));
             }
+            let mut data = data.to_vec();
             // .bss-like tail: zero-filled only in RAM (in flash it would overwrite what
             // follows, e.g. the .data image loaded at its LMA)
-            if ph.p_memsz > ph.p_filesz {
+            if zero_fill {
                 if let Some(ram) = pyboard_ram_at(paddr) {
                     let end = paddr + ph.p_memsz;
                     if end > ram.end() {
@@ -814,6 +1019,12 @@ mod elf {
         if !table_fits(bytes, symtab.sh_offset, symtab.sh_size, 1) {
             return Err(err("truncated symbol table"));
         }
+        if symtab.sh_size / SYM_SIZE > MAX_SYMBOLS {
+            return Err(err(&format!(
+                "{} symbols: pybsim reads at most {MAX_SYMBOLS}",
+                symtab.sh_size / SYM_SIZE
+            )));
+        }
         let strtab = sections
             .get(symtab.sh_link as usize)
             .ok_or_else(|| err("the symbol table's string table is missing"))?;
@@ -831,6 +1042,13 @@ mod elf {
         )
         .map_err(|_| err("truncated symbol table"))?;
         let mut list = Vec::new();
+        // Names are read once per string-table offset; reading and copying them may
+        // cost at most a few times the string table (several symbols can share a name,
+        // but 40,000 symbols naming offsets 0, 1, 2, ... of one long string cannot make
+        // gigabytes of names).
+        let budget = 4 * names.len() as u64 + (1 << 20);
+        let mut spent: u64 = 0;
+        let mut lengths: HashMap<usize, Option<usize>> = HashMap::new();
         for sym in syms.iter() {
             let kind = match sym.st_type() {
                 STT_FUNC => SymbolKind::Function,
@@ -840,12 +1058,35 @@ mod elf {
             if sym.st_shndx == 0 {
                 continue; // undefined
             }
-            let Some(name) = names.get(sym.st_name..).and_then(|tail| {
-                let len = tail.iter().position(|&b| b == 0)?;
-                tail.get(..len)
-            }) else {
+            let over = |spent: u64| {
+                (spent > budget).then(|| {
+                    err(&format!(
+                        "the symbol names take more than {budget} bytes to read, for a string \
+                         table of {} bytes: a malformed file?",
+                        names.len()
+                    ))
+                })
+            };
+            let tail = names.get(sym.st_name..).unwrap_or(&[]);
+            let len = match lengths.get(&sym.st_name) {
+                Some(&len) => len,
+                None => {
+                    let len = tail.iter().position(|&b| b == 0);
+                    spent += len.map_or(tail.len(), |l| l + 1) as u64;
+                    lengths.insert(sym.st_name, len);
+                    len
+                }
+            };
+            let Some(name) = len.and_then(|len| tail.get(..len)) else {
+                if let Some(e) = over(spent) {
+                    return Err(e);
+                }
                 continue;
             };
+            spent += name.len() as u64;
+            if let Some(e) = over(spent) {
+                return Err(e);
+            }
             if name.is_empty() {
                 continue;
             }

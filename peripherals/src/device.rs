@@ -50,6 +50,18 @@ pub struct BusError {
     pub size: Size,
 }
 
+/// A block the STM32F405 does not have, asked of a model's constructor: `TIM99`, GPIO
+/// port 9, `USART7`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("there is no {name}{n} on the STM32F405 (it has {has})")]
+pub struct NoSuchInstance {
+    /// `"TIM"`, `"U(S)ART"`, `"GPIO port "`.
+    pub name: &'static str,
+    pub n: u8,
+    /// What there is, in words: `"TIM1-TIM14"`.
+    pub has: &'static str,
+}
+
 /// The clock tree of the moment, in Hz, as RCC derives it from its registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Clocks {

@@ -24,7 +24,7 @@
 //! - An AF pin is only driven once the machine calls [`Gpio::set_af_level`] for it (AF
 //!   inputs such as UART RX stay undriven); [`Gpio::release_af`] undoes that.
 
-use crate::device::{BusError, Ctx, Device, Effect, Size};
+use crate::device::{BusError, Ctx, Device, Effect, NoSuchInstance, Size};
 use crate::regs::{f, Access::*, Block, Field, Reg};
 
 const T: &str = "periph::gpio";
@@ -152,8 +152,22 @@ pub struct Gpio {
 
 impl Gpio {
     /// Port `port`: 0 = A .. 8 = I.
+    ///
+    /// # Panics
+    /// If there is no such port; [`Gpio::try_new`] says so with an error instead.
     pub fn new(port: u8) -> Gpio {
-        assert!(port < 9, "GPIO port {port} does not exist");
+        Gpio::try_new(port).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Port `port` (0 = A .. 8 = I), or an error for a port the STM32F405 lacks.
+    pub fn try_new(port: u8) -> Result<Gpio, NoSuchInstance> {
+        if usize::from(port) >= NAMES.len() {
+            return Err(NoSuchInstance {
+                name: "GPIO port ",
+                n: port,
+                has: "ports 0-8, GPIOA-GPIOI",
+            });
+        }
         let table: &'static [Reg] = match port {
             0 => &REGS_A,
             1 => &REGS_B,
@@ -175,7 +189,7 @@ impl Gpio {
         };
         g.reported_idr = g.idr();
         g.last_pad = g.pads();
-        g
+        Ok(g)
     }
 
     pub fn port(&self) -> u8 {

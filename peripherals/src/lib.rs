@@ -41,4 +41,4 @@ pub mod wwdg;
 #[cfg(test)]
 mod hammer_tests;
 
-pub use device::{BusError, Clocks, Ctx, Device, Effect, Size};
+pub use device::{BusError, Clocks, Ctx, Device, Effect, NoSuchInstance, Size};

@@ -422,7 +422,7 @@ impl SdCard {
                     }
                     let start = *self.init_start.get_or_insert(now);
                     let hcs = arg & OCR_CCS != 0;
-                    let done = now >= start + clocks.to_cycles(INIT_US, 1_000_000);
+                    let done = now >= start.saturating_add(clocks.to_cycles(INIT_US, 1_000_000));
                     if done && (!self.sdhc || (hcs && self.if_cond)) {
                         self.ocr_ready = true;
                         self.state = State::Ready;
@@ -488,6 +488,10 @@ impl SdCard {
                     } else {
                         State::Stby
                     };
+                    // A transfer under way stops (§4.8: data -> stby).
+                    if st == State::Data {
+                        self.xfer = Transfer::None;
+                    }
                     // Deselected by another address (usually 0): no response.
                     None
                 }
@@ -545,8 +549,13 @@ impl SdCard {
                 self.state = State::Tran;
                 self.r1(st, 0)
             }
-            15 => {
-                self.state = State::Ina;
+            // GO_INACTIVE_STATE is addressed (§4.7.4) and legal once the card has an
+            // address (§4.8): a transfer under way ends with it.
+            15 if !matches!(st, State::Idle | State::Ready | State::Ident) => {
+                if rca_ok {
+                    self.state = State::Ina;
+                    self.xfer = Transfer::None;
+                }
                 None
             }
             6 | 28..=30 | 32 | 33 | 38 | 42 | 56 | 11 => {
@@ -567,6 +576,9 @@ impl SdCard {
 
     /// Whether the card has data to send (a read command or ACMD13/ACMD51 under way).
     pub fn sending(&self) -> bool {
+        if self.state != State::Data {
+            return false;
+        }
         match &self.xfer {
             Transfer::Read { next, len, .. } => next + *len as u64 <= self.image.len() as u64,
             Transfer::Reg(_) => true,
@@ -576,12 +588,16 @@ impl SdCard {
 
     /// Whether the card listens for a data block (a write command is under way).
     pub fn receiving(&self) -> bool {
-        matches!(self.xfer, Transfer::Write { .. })
+        self.state == State::Rcv && matches!(self.xfer, Transfer::Write { .. })
     }
 
     /// The next block the card sends on its data lines, or None when it sends nothing
     /// (no read under way, or a multi-block read that reached the end of the image).
     pub fn read_block(&mut self) -> Option<Vec<u8>> {
+        // Only the data state sends (a transfer left over from it must not).
+        if self.state != State::Data {
+            return None;
+        }
         match std::mem::replace(&mut self.xfer, Transfer::None) {
             Transfer::Read { next, len, multi } => {
                 let end = next + len as u64;
@@ -620,6 +636,10 @@ impl SdCard {
         let Transfer::Write { next, multi } = self.xfer else {
             return false;
         };
+        // Only the receive-data state takes blocks.
+        if self.state != State::Rcv {
+            return false;
+        }
         if data.len() != BLOCK {
             return false;
         }

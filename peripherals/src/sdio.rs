@@ -371,7 +371,8 @@ impl Sdio {
     fn after(&self, ctx: &mut Ctx, token: u32, n: u64) -> bool {
         match self.clocks(ctx, n) {
             Some(c) => {
-                let at = ctx.now + c;
+                // Saturating: a time near 2^64 cycles must not wrap into the past.
+                let at = ctx.now.saturating_add(c);
                 ctx.schedule(token, at);
                 true
             }

@@ -264,13 +264,15 @@ pub struct TimerInfo {
     pub irq_trg_com: u16,
 }
 
-/// The RM0090 facts of TIMn (1-14).
-pub fn instance(n: u8) -> TimerInfo {
+/// The RM0090 facts of TIMn (1-14); `None` for a timer the STM32F405 lacks.
+pub fn instance(n: u8) -> Option<TimerInfo> {
     const NAMES: [&str; 14] = [
         "TIM1", "TIM2", "TIM3", "TIM4", "TIM5", "TIM6", "TIM7", "TIM8", "TIM9", "TIM10", "TIM11",
         "TIM12", "TIM13", "TIM14",
     ];
-    assert!((1..=14).contains(&n), "there is no TIM{n} on the STM32F405");
+    if !(1..=14).contains(&n) {
+        return None;
+    }
     let one = |irq: u16| (irq, irq, irq, irq);
     let (up, cc, brk, trg) = match n {
         1 => (25, 27, 24, 26),
@@ -288,7 +290,7 @@ pub fn instance(n: u8) -> TimerInfo {
         13 => one(44),
         _ => one(45),
     };
-    TimerInfo {
+    Some(TimerInfo {
         n,
         name: NAMES[n as usize - 1],
         channels: match n {
@@ -305,7 +307,7 @@ pub fn instance(n: u8) -> TimerInfo {
         irq_cc: cc,
         irq_brk: brk,
         irq_trg_com: trg,
-    }
+    })
 }
 
 pub struct Timer {
@@ -341,8 +343,20 @@ const TOKEN: u32 = 0;
 
 impl Timer {
     /// TIMn (1-14), with the vectors, bus and width of RM0090.
+    ///
+    /// # Panics
+    /// If there is no TIMn; [`Timer::try_new`] says so with an error instead.
     pub fn new(n: u8) -> Timer {
-        let info = instance(n);
+        Timer::try_new(n).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// TIMn, or an error for a timer the STM32F405 lacks (TIM0, TIM15, ...).
+    pub fn try_new(n: u8) -> Result<Timer, crate::NoSuchInstance> {
+        let info = instance(n).ok_or(crate::NoSuchInstance {
+            name: "TIM",
+            n,
+            has: "TIM1-TIM14",
+        })?;
         let table = if info.advanced {
             REGS_ADVANCED
         } else if info.channels == 0 {
@@ -356,7 +370,7 @@ impl Timer {
                 irq_levels.push((irq, false));
             }
         }
-        Timer {
+        Ok(Timer {
             info,
             regs: Block::new(info.name, table),
             clk: Clocks::RESET,
@@ -375,7 +389,7 @@ impl Timer {
             ic_events: [0; 4],
             warned_mms: false,
             trgo: Vec::new(),
-        }
+        })
     }
 
     /// An edge (`rising` or falling) on timer input TIx (`input` 0-3 for TI1-TI4, the
@@ -1207,7 +1221,7 @@ mod tests {
         b.advance(1);
         assert_eq!(b.read32(CNT), 50);
         assert_ne!(b.read32(SR) & (1 << 1), 0, "CC1IF on the way down");
-        assert!(b.irq(instance(3).irq_cc));
+        assert!(b.irq(instance(3).unwrap().irq_cc));
     }
 
     /// With UDIS there is no update event: a one-pulse timer with a pending PSC preload
@@ -1242,18 +1256,18 @@ mod tests {
         ] {
             assert_eq!(b.read32(off), 0, "offset {off:#x}");
         }
-        let i = instance(10);
+        let i = instance(10).unwrap();
         assert_eq!(
             (i.irq_up, i.apb2, i.channels, i.bits32),
             (25, true, 1, false)
         );
-        let i = instance(8);
+        let i = instance(8).unwrap();
         assert_eq!(
             (i.irq_up, i.irq_cc, i.irq_brk, i.irq_trg_com),
             (44, 46, 43, 45)
         );
-        assert!(instance(5).bits32);
-        assert_eq!(instance(6).irq_up, 54);
+        assert!(instance(5).unwrap().bits32);
+        assert_eq!(instance(6).unwrap().irq_up, 54);
         // Basic timers have no CCR1: reads 0, writes ignored.
         let mut b = tim(6);
         b.write32(CCR1, 5);

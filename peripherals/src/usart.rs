@@ -163,17 +163,18 @@ pub const REGS: &[Reg] = &[
     },
 ];
 
-/// Name, NVIC line and whether the instance sits on APB2, for U(S)ART `n` (1-6).
-pub fn instance(n: u8) -> (&'static str, u16, bool) {
-    match n {
+/// Name, NVIC line and whether the instance sits on APB2, for U(S)ART `n` (1-6);
+/// `None` for one the STM32F405 lacks.
+pub fn instance(n: u8) -> Option<(&'static str, u16, bool)> {
+    Some(match n {
         1 => ("USART1", 37, true),
         2 => ("USART2", 38, false),
         3 => ("USART3", 39, false),
         4 => ("UART4", 52, false),
         5 => ("UART5", 53, false),
         6 => ("USART6", 71, true),
-        _ => panic!("there is no U(S)ART{n} on the STM32F405"),
-    }
+        _ => return None,
+    })
 }
 
 pub struct Usart {
@@ -198,9 +199,21 @@ pub struct Usart {
 impl Usart {
     /// U(S)ART `n` (1-6) with its RM0090 vector (USART1 = 37, USART2 = 38, USART3 = 39,
     /// UART4 = 52, UART5 = 53, USART6 = 71).
+    ///
+    /// # Panics
+    /// If there is no U(S)ARTn; [`Usart::try_new`] says so with an error instead.
     pub fn new(n: u8) -> Usart {
-        let (name, irq_line, apb2) = instance(n);
-        Usart {
+        Usart::try_new(n).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// U(S)ART `n`, or an error for one the STM32F405 lacks (0, 7, ...).
+    pub fn try_new(n: u8) -> Result<Usart, crate::NoSuchInstance> {
+        let (name, irq_line, apb2) = instance(n).ok_or(crate::NoSuchInstance {
+            name: "U(S)ART",
+            n,
+            has: "USART1-USART3, UART4, UART5 and USART6",
+        })?;
+        Ok(Usart {
             n,
             name,
             irq_line,
@@ -214,7 +227,7 @@ impl Usart {
             irq: false,
             dma_tx: false,
             dma_rx: false,
-        }
+        })
     }
 
     pub fn irq_line(&self) -> u16 {
@@ -487,7 +500,7 @@ mod tests {
         assert_eq!(b.read32(SR), 0xC0);
         assert_eq!(b.read32(CR1), 0);
         assert_eq!(b.dev.irq_line(), 71);
-        assert_eq!(instance(4), ("UART4", 52, false));
+        assert_eq!(instance(4), Some(("UART4", 52, false)));
     }
 
     #[test]
