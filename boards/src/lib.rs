@@ -24,6 +24,7 @@ use serde::Deserialize;
 pub use duration::{parse_duration, DurationError, SimTime};
 pub use error::{one_line_escaped, LoadError, Location, Problem};
 pub use pin::{PinId, Wire, WireError, PORT_LETTERS};
+pub use pybsim_peripherals::registry::{rm0090_names, PeripheralKind, ALL_KINDS};
 pub use stimuli::{adc_channel, Bytes, Event, Interp, Micro, Stimuli, MAX_EVENTS};
 
 use error::Source;
@@ -171,34 +172,6 @@ impl Peripheral {
 pub struct Irq {
     pub name: String,
     pub line: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-pub enum PeripheralKind {
-    Gpio,
-    Rcc,
-    FlashInterface,
-    Pwr,
-    Syscfg,
-    Exti,
-    /// USART or UART.
-    Usart,
-    AdvancedTimer,
-    GeneralPurposeTimer,
-    BasicTimer,
-    Rtc,
-    Iwdg,
-    Wwdg,
-    Rng,
-    UsbOtgFs,
-    Dma,
-    Adc,
-    Dac,
-    I2c,
-    Spi,
-    Sdio,
-    /// The pybsim console (docs/console.md); no interrupt.
-    Console,
 }
 
 /// A board name for a CPU pin.
@@ -667,68 +640,6 @@ pub const BUS_WINDOWS: [(u32, u32); 2] = [(0x4000_0000, 0x4008_0000), (0x5000_00
 
 /// Bytes in one block of the peripheral bus.
 pub const BUS_BLOCK: u32 = 0x400;
-
-/// The names the STM32F405's blocks of `kind` have in RM0090 (and that pybsim's models
-/// and machine know them by).
-pub fn rm0090_names(kind: PeripheralKind) -> &'static [&'static str] {
-    use PeripheralKind as K;
-    match kind {
-        K::Gpio => &[
-            "GPIOA", "GPIOB", "GPIOC", "GPIOD", "GPIOE", "GPIOF", "GPIOG", "GPIOH", "GPIOI",
-        ],
-        K::Rcc => &["RCC"],
-        K::FlashInterface => &["FLASH"],
-        K::Pwr => &["PWR"],
-        K::Syscfg => &["SYSCFG"],
-        K::Exti => &["EXTI"],
-        K::Usart => &["USART1", "USART2", "USART3", "UART4", "UART5", "USART6"],
-        K::AdvancedTimer => &["TIM1", "TIM8"],
-        K::GeneralPurposeTimer => &[
-            "TIM2", "TIM3", "TIM4", "TIM5", "TIM9", "TIM10", "TIM11", "TIM12", "TIM13", "TIM14",
-        ],
-        K::BasicTimer => &["TIM6", "TIM7"],
-        K::Rtc => &["RTC"],
-        K::Iwdg => &["IWDG"],
-        K::Wwdg => &["WWDG"],
-        K::Rng => &["RNG"],
-        K::UsbOtgFs => &["USB_OTG_FS"],
-        K::Dma => &["DMA1", "DMA2"],
-        K::Adc => &["ADC"],
-        K::Dac => &["DAC"],
-        K::I2c => &["I2C1", "I2C2", "I2C3"],
-        K::Spi => &["SPI1", "SPI2", "SPI3"],
-        K::Sdio => &["SDIO"],
-        K::Console => &["CONSOLE"],
-    }
-}
-
-const ALL_KINDS: [PeripheralKind; 22] = {
-    use PeripheralKind as K;
-    [
-        K::Gpio,
-        K::Rcc,
-        K::FlashInterface,
-        K::Pwr,
-        K::Syscfg,
-        K::Exti,
-        K::Usart,
-        K::AdvancedTimer,
-        K::GeneralPurposeTimer,
-        K::BasicTimer,
-        K::Rtc,
-        K::Iwdg,
-        K::Wwdg,
-        K::Rng,
-        K::UsbOtgFs,
-        K::Dma,
-        K::Adc,
-        K::Dac,
-        K::I2c,
-        K::Spi,
-        K::Sdio,
-        K::Console,
-    ]
-};
 
 fn hex(a: u64) -> String {
     if a > u64::from(u32::MAX) {

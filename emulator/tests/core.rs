@@ -34,7 +34,7 @@ fn devices() -> Vec<(String, u32, u32, Box<dyn pybsim_peripherals::Device>)> {
             "GPIOA".into(),
             0x4002_0000,
             0x400,
-            Box::new(pybsim::soc::bus::Unmodelled::new("GPIOA")),
+            Box::new(pybsim_peripherals::unmodelled::Unmodelled::new("GPIOA")),
         ),
     ]
 }

@@ -658,7 +658,7 @@ fn check_machine(text: &str) -> Result<(), String> {
         .iter()
         .filter_map(|w| board.resolve_wire(w).ok())
         .collect();
-    match pybsim::board::build(&board, &wires) {
+    match pybsim::soc::build::build(&board, &wires) {
         Ok(_) => Ok(()),
         Err(e) => Err(format!("a board that loads does not build: {e}")),
     }

@@ -25,6 +25,7 @@ pub mod mma7660;
 pub mod otg_fs;
 pub mod pwr;
 pub mod rcc;
+pub mod registry;
 pub mod regs;
 pub mod rng;
 pub mod rtc;
@@ -35,6 +36,7 @@ pub mod stub;
 pub mod syscfg;
 pub mod testing;
 pub mod timer;
+pub mod unmodelled;
 pub mod usart;
 pub mod wwdg;
 

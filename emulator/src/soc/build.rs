@@ -4,12 +4,10 @@
 //! I2C bus and is powered while the firmware drives its supply pin high.
 
 use pybsim_boards::{AccelModel, Board, PeripheralKind, PinId};
-use pybsim_peripherals::{adc::Adc, dac, dma, i2c, iwdg::Iwdg, sdio, spi, wwdg};
-use pybsim_peripherals::{console::Console, exti::Exti, flash::Flash, gpio::Gpio, pwr::Pwr};
-use pybsim_peripherals::{mma7660::Mma7660, otg_fs::OtgFs, rng::Rng, rtc::Rtc, timer::Timer};
-use pybsim_peripherals::{rcc::Rcc, syscfg::Syscfg, usart::Usart, Device};
+use pybsim_peripherals::mma7660::Mma7660;
+use pybsim_peripherals::registry::{self, ModelParams};
+use pybsim_peripherals::Device;
 
-use super::bus::Unmodelled;
 use super::{Machine, MachineConfig, MachineError};
 
 /// Alternate-function UART pins of the STM32F405 (datasheet DS8626, Table 9), as
@@ -31,53 +29,9 @@ const UART_PINS: &[(u8, u8, u8, bool)] = &[
     (2, 7, 6, false),  // PC7 USART6_RX
 ];
 
-fn model_for(board: &Board, name: &str, kind: PeripheralKind) -> Box<dyn Device> {
-    let instance = name
-        .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-        .parse::<u8>()
-        .ok();
-    match kind {
-        PeripheralKind::Gpio => {
-            let port = name.as_bytes().last().map(|c| c - b'A').unwrap_or(0);
-            Box::new(Gpio::new(port))
-        }
-        PeripheralKind::Rcc => Box::new(Rcc::new(board.clocks.hse_hz)),
-        PeripheralKind::FlashInterface => Box::new(Flash::new()),
-        PeripheralKind::Pwr => Box::new(Pwr::new()),
-        PeripheralKind::Syscfg => Box::new(Syscfg::new(0)),
-        PeripheralKind::Exti => Box::new(Exti::new()),
-        PeripheralKind::Usart => Box::new(Usart::new(instance.unwrap_or(1))),
-        PeripheralKind::Console => Box::new(Console::new()),
-        PeripheralKind::Iwdg => Box::new(Iwdg::new(board.clocks.lsi_hz)),
-        _ => timer_or_unmodelled(name, kind, instance),
-    }
-}
-
-fn timer_or_unmodelled(name: &str, kind: PeripheralKind, n: Option<u8>) -> Box<dyn Device> {
-    match (kind, n) {
-        (
-            PeripheralKind::AdvancedTimer
-            | PeripheralKind::GeneralPurposeTimer
-            | PeripheralKind::BasicTimer,
-            Some(n),
-        ) => Box::new(Timer::new(n)),
-        (PeripheralKind::Rtc, _) => Box::new(Rtc::new(32_768)),
-        (PeripheralKind::UsbOtgFs, _) => Box::new(OtgFs::new()),
-        (PeripheralKind::Rng, _) => Box::new(Rng::new(0x5059_4253)),
-        (PeripheralKind::Adc, _) => Box::new(Adc::new()),
-        (PeripheralKind::Spi, Some(n)) => Box::new(spi::Spi::new(n)),
-        (PeripheralKind::I2c, _) => Box::new(i2c::new(name)),
-        (PeripheralKind::Dac, _) => Box::new(dac::new(name)),
-        (PeripheralKind::Dma, _) => Box::new(dma::new(name)),
-        (PeripheralKind::Sdio, _) => Box::new(sdio::new(name)),
-        (PeripheralKind::Wwdg, _) => Box::new(wwdg::Wwdg::new()),
-        _ => Box::new(Unmodelled::new(name)),
-    }
-}
-
 /// An I2C block with the board's devices on its bus (the accelerometer).
 fn i2c_with_devices(board: &Board, name: &str) -> Box<dyn Device> {
-    let mut bus = i2c::new(name);
+    let mut bus = pybsim_peripherals::i2c::new(name);
     if let Some(acc) = board.accelerometer.as_ref().filter(|a| a.bus == name) {
         match acc.model {
             AccelModel::Mma7660 => bus.attach(acc.address, Box::new(Mma7660::new())),
@@ -88,17 +42,21 @@ fn i2c_with_devices(board: &Board, name: &str) -> Box<dyn Device> {
 
 /// Builds the machine for `board` with the extra `wires`.
 pub fn build(board: &Board, wires: &[(PinId, PinId)]) -> Result<Machine, MachineError> {
-    let devices = board
-        .peripherals
-        .iter()
-        .map(|p| {
-            let dev = match p.kind {
-                PeripheralKind::I2c => i2c_with_devices(board, &p.name),
-                _ => model_for(board, &p.name, p.kind),
-            };
-            (p.name.clone(), p.base, p.size, dev)
-        })
-        .collect();
+    let params = ModelParams {
+        hse_hz: board.clocks.hse_hz,
+        lse_hz: board.clocks.lse_hz,
+        lsi_hz: board.clocks.lsi_hz,
+    };
+    let mut devices = Vec::new();
+    for p in &board.peripherals {
+        let dev = match p.kind {
+            PeripheralKind::I2c => i2c_with_devices(board, &p.name),
+            _ => registry::make(p.kind, &p.name, &params).map_err(|e| {
+                MachineError::Peripheral(format!("{}: peripheral {}: {e}", board.name, p.name))
+            })?,
+        };
+        devices.push((p.name.clone(), p.base, p.size, dev));
+    }
     let m = Machine::new(MachineConfig {
         devices,
         ..Default::default()

@@ -3,8 +3,6 @@
 //! bridges do. Unicorn maps register space in 4 KiB pages; the bus resolves the finer
 //! STM32 block boundaries. An address no device answers is a bus error.
 
-use std::collections::BTreeMap;
-
 use pybsim_peripherals::{BusError, Ctx, Device, Size};
 
 /// One mounted device.
@@ -46,12 +44,17 @@ impl Bus {
     /// Mounts `dev` at `base` (1 KiB aligned) spanning `size` bytes. Returns its index.
     pub fn mount(&mut self, name: &str, base: u32, size: u32, dev: Box<dyn Device>) -> u16 {
         let idx = self.devices.len() as u16;
-        let mut a = base;
-        while a < base.saturating_add(size.max(1)) {
-            if let Some(s) = slot(a) {
-                self.table[s] = idx;
+        // Only the blocks of the two bus windows can answer: walk those (in u64, so a
+        // device ending at 4 GiB cannot wrap around).
+        let (start, end) = (base as u64, base as u64 + size.max(1) as u64);
+        for (w0, w1) in [(0x4000_0000u64, 0x4008_0000u64), (0x5000_0000, 0x5008_0000)] {
+            let mut a = start.max(w0) & !0x3FF;
+            while a < end.min(w1) {
+                if let Some(s) = slot(a as u32) {
+                    self.table[s] = idx;
+                }
+                a += 0x400;
             }
-            a += 0x400;
         }
         self.devices.push(Mounted {
             name: name.to_string(),
@@ -110,80 +113,47 @@ impl Bus {
 
     /// 4 KiB pages that hold at least one device (for mapping them as MMIO).
     pub fn pages(&self) -> Vec<u32> {
-        let mut p: Vec<u32> = Vec::new();
+        let mut p = std::collections::BTreeSet::new();
         for m in &self.devices {
-            let mut a = m.base & !0xFFF;
-            while a < m.base.saturating_add(m.size) {
-                if !p.contains(&a) {
-                    p.push(a);
+            let (start, end) = (m.base as u64, m.base as u64 + m.size as u64);
+            // Pages that can hold a device's registers: those of the bus windows.
+            for (w0, w1) in [(0x4000_0000u64, 0x4008_0000u64), (0x5000_0000, 0x5008_0000)] {
+                let mut a = start.max(w0) & !0xFFF;
+                while a < end.min(w1) {
+                    p.insert(a as u32);
+                    a += 0x1000;
                 }
-                a += 0x1000;
             }
         }
-        p.sort();
-        p
+        p.into_iter().collect()
     }
 }
 
-/// A peripheral block the board declares but pybsim does not model yet: registers read
-/// back what was written (reset value 0), and the first access logs a warning so users
-/// know the behaviour is not the silicon's.
-pub struct Unmodelled {
-    name: String,
-    regs: BTreeMap<u32, u32>,
-    warned: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pybsim_peripherals::unmodelled::Unmodelled;
 
-impl Unmodelled {
-    pub fn new(name: &str) -> Self {
-        Unmodelled {
-            name: name.to_string(),
-            regs: BTreeMap::new(),
-            warned: false,
-        }
-    }
-
-    fn warn(&mut self, ctx: &Ctx, offset: u32) {
-        if !self.warned {
-            self.warned = true;
-            tracing::warn!(
-                target: "periph::unmodelled",
-                t = ctx.now,
-                device = %self.name,
-                offset = format_args!("{offset:#x}"),
-                "{} is not modelled yet: registers act as plain storage",
-                self.name
-            );
-        }
-    }
-}
-
-impl Device for Unmodelled {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn read(&mut self, ctx: &mut Ctx, offset: u32, size: Size) -> Result<u32, BusError> {
-        self.warn(ctx, offset);
-        let w = self.regs.get(&(offset & !3)).copied().unwrap_or(0);
-        Ok(pybsim_peripherals::device::extract(offset, size, w))
-    }
-
-    fn write(
-        &mut self,
-        ctx: &mut Ctx,
-        offset: u32,
-        size: Size,
-        value: u32,
-    ) -> Result<(), BusError> {
-        self.warn(ctx, offset);
-        let (o, v, m) = pybsim_peripherals::device::lanes(offset, size, value);
-        let e = self.regs.entry(o).or_insert(0);
-        *e = (*e & !m) | v;
-        Ok(())
-    }
-
-    fn reset(&mut self, _ctx: &mut Ctx) {
-        self.regs.clear();
+    #[test]
+    fn devices_at_the_top_of_the_address_space_or_huge_ones_mount_at_once() {
+        let mut b = Bus::default();
+        // Ends at 4 GiB: the walk used to wrap and loop forever.
+        b.mount("TOP", 0xFFFF_F000, 0x1000, Box::new(Unmodelled::new("TOP")));
+        // 2 GiB: the page list used to be quadratic in its size.
+        b.mount(
+            "HUGE",
+            0x4000_0000,
+            0x8000_0000,
+            Box::new(Unmodelled::new("HUGE")),
+        );
+        assert_eq!(b.find(0x4000_0004), Some((1, 4)));
+        assert_eq!(b.find(0x5007_FC00), Some((1, 0x1007_FC00)));
+        let pages = b.pages();
+        assert_eq!(
+            pages.len(),
+            2 * 0x80,
+            "the two bus windows' pages, once each"
+        );
+        assert_eq!(pages.first(), Some(&0x4000_0000));
     }
 }

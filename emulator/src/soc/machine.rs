@@ -37,6 +37,10 @@ pub enum MachineError {
     Unicorn(UcError),
     #[error("{0}")]
     Image(String),
+    /// The board mounts a block the STM32F405 does not have (the board loader's checks
+    /// catch this first for board files).
+    #[error("{0}")]
+    Peripheral(String),
 }
 
 impl From<UcError> for MachineError {
