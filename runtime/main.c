@@ -107,6 +107,7 @@ int main(void) {
     pyb_systick_init();
     console_init();
     led_init();
+    flashbdev_init();
     switch_init0();
     rtc_init_start();
 

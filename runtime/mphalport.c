@@ -10,6 +10,7 @@
 #include "shared/runtime/interrupt_char.h"
 #include "shared/runtime/softtimer.h"
 #include "mphalport.h"
+#include "flashbdev.h"
 #include "uart.h"
 
 // ---------------------------------------------------------------------------
@@ -120,6 +121,7 @@ void SysTick_Handler(void) {
     if (soft_timer_next == now) {
         SCB->ICSR = SCB_ICSR_PENDSVSET;
     }
+    flashbdev_systick(now);
 }
 
 void PendSV_Handler(void) {
