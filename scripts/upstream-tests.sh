@@ -24,8 +24,8 @@
 #
 # Tests listed in tests/upstream-expected-fail.txt are not run (each line has its
 # reason). Directories run PYBSIM_UPSTREAM_JOBS at a time (default: the number of
-# cores). Prints passed/failed/skipped per directory and mode and a total; exits 1 if
-# any test fails.
+# cores), each given PYBSIM_UPSTREAM_TIMEOUT seconds (default 900). Prints
+# passed/failed/skipped per directory and mode and a total; exits 1 if any test fails.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MP="$ROOT/.cache/micropython-1.25.0"
@@ -148,11 +148,22 @@ run_one() {
     while IFS= read -r r; do
         [ -n "$r" ] && excl+=(--exclude "$r")
     done <<< "${EXCLUDE_BY_MODE[$m]}"
-    local cmd
-    cmd="$(printf '%q ' "${RUN[@]}" --fs "$fs")"
+    # The shell that run-tests.py starts for exec: notes its pid, which pybsim keeps
+    # (exec), so that a board left behind by a timeout can be stopped.
+    local cmd pidfile="$WORK/pid-$key"
+    cmd="echo \$\$ > $(printf '%q' "$pidfile"); exec $(printf '%q ' "${RUN[@]}" --fs "$fs")"
     local t0=$SECONDS rc=0
-    (cd "$MP/tests" && ./run-tests.py -t "exec:$cmd" -r "$WORK/results-$key" \
-        "${mode_args[@]}" "${excl[@]}" -d "$d") > "$WORK/log-$key" 2>&1 || rc=$?
+    # A board that never answers (or a pybsim that died: run-tests.py then spins on
+    # the closed pipe) must not hold the run: each directory gets TIMEOUT seconds.
+    (cd "$MP/tests" && timeout --kill-after=10 "$TIMEOUT" ./run-tests.py -t "exec:$cmd" \
+        -r "$WORK/results-$key" "${mode_args[@]}" "${excl[@]}" -d "$d") \
+        > "$WORK/log-$key" 2>&1 || rc=$?
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        echo "TIMEOUT: $d ($m) did not finish in $TIMEOUT s" >> "$WORK/log-$key"
+    fi
+    if [ -s "$pidfile" ]; then
+        kill "$(cat "$pidfile")" 2>/dev/null || true
+    fi
     echo "$rc $((SECONDS - t0))" > "$WORK/status-$key"
 }
 
@@ -160,6 +171,7 @@ declare -A FS
 for d in "${DIRS[@]}"; do FS[$d]="$(make_fs "$d")"; done
 
 JOBS="${PYBSIM_UPSTREAM_JOBS:-$(nproc 2>/dev/null || echo 1)}"
+TIMEOUT="${PYBSIM_UPSTREAM_TIMEOUT:-900}"
 keys=()
 start=$SECONDS
 for m in "${MODES[@]}"; do
@@ -174,10 +186,8 @@ for m in "${MODES[@]}"; do
 done
 wait
 
-count() { # count WORD LOG: the N of "N tests WORD" in run-tests' summary
-    local n
-    n="$(grep -Eo "^[0-9]+ tests $1" "$2" | head -1 | awk '{print $1}')"
-    echo "${n:-0}"
+count() { # count WORD LOG: run-tests.py's "pass"/"FAIL"/"skip" lines, one a test
+    grep -Ec "^$1 " "$2" || true
 }
 
 status=0
@@ -188,17 +198,20 @@ for m in "${MODES[@]}"; do
         key="${keys[$i]}"; i=$((i + 1))
         log="$WORK/log-$key"
         read -r rc secs < "$WORK/status-$key"
-        p="$(count passed "$log")"; f="$(count failed "$log")"; s="$(count skipped "$log")"
+        p="$(count pass "$log")"; f="$(count FAIL "$log")"; s="$(count skip "$log")"
         tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
         printf 'upstream %s %-8s %-16s %4d passed, %d failed, %d skipped (%d s)\n' \
             "$FIRMWARE" "$m" "$d" "$p" "$f" "$s" "$secs"
         grep -E '^FAIL ' "$log" | sed 's/^/    /' || true
         if [ "$rc" -ne 0 ]; then
             status=1
-            if [ "$f" = 0 ]; then
+            if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+                echo "    timed out after $TIMEOUT s (PYBSIM_UPSTREAM_TIMEOUT); last lines:"
+                grep -Ev '^ *WARN ' "$log" | tail -n 4 | sed 's/^/    /'
+            elif [ "$f" = 0 ]; then
                 # run-tests stopped without a summary (a crash, a missing module).
                 echo "    run-tests.py exited with status $rc:"
-                tail -n 5 "$log" | sed 's/^/    /'
+                grep -Ev '^ *WARN ' "$log" | tail -n 5 | sed 's/^/    /'
             fi
         fi
     done
