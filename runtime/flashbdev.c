@@ -1,10 +1,25 @@
 // pybsim runtime: internal flash block device for the FAT filesystem.
 //
-// Blocks of 512 bytes; block n lives at 0x08004000 + 512 * n, over sectors
-// 1..4 (three of 16 KiB and one of 64 KiB). Writes collect in a sector-sized
-// buffer in CCM RAM and are written back, sector erase then word programming
-// through the FLASH interface registers (RM0090 section 3.6), on sync or when
-// another sector is written.
+// Blocks of 512 bytes; block n lives at 0x08004000 + 512 * n, over flash sectors
+// 1..4 (three of 16 KiB and one of 64 KiB). Writes go to a write-back cache of 128
+// block slots in CCM RAM and reach the flash (RM0090 section 3.6: sector erase and
+// word programming through FLASH_KEYR/CR/SR) only when the filesystem syncs (every
+// file close, os.sync(), unmount, soft reset), when the cache is full, and after
+// FLASHBDEV_IDLE_MS without a write (from the FLASH interrupt, which SysTick pends),
+// as the Pyboard's firmware does. LED1 (red) is on while the cache holds unwritten
+// blocks, as on the Pyboard.
+//
+// Unlike the Pyboard's one-sector cache, several sectors can be dirty at once: FatFs
+// alternates between the FAT and directory in sector 1 and file data further up,
+// and a one-sector cache erases both sectors for every 512 bytes written.
+//
+// Writing back a sector: if every changed word only clears bits of what the flash
+// holds (data written over erased space, the usual case for new file data), the
+// words are programmed in place without an erase; programming can clear bits of a
+// programmed word, never set them. Otherwise the whole sector is read into free
+// slots, erased and programmed. At most CACHE_DIRTY_MAX blocks are kept dirty so
+// that there is always room for that: the 16 KiB sectors are written back first
+// (each needs at most 32 slots), then the 64 KiB sector, which needs all 128.
 
 #include <string.h>
 
@@ -13,34 +28,67 @@
 #include "py/mphal.h"
 #include "extmod/vfs.h"
 #include "flashbdev.h"
+#include "led.h"
+
+#define FLASH_FS_NUM_SECTORS (4)
+#define CACHE_SLOTS         (128)
+#define CACHE_DIRTY_MAX     (CACHE_SLOTS - 32)
+#define FLASHBDEV_IDLE_MS   (5000)
+#define FLASH_IRQ_PRIORITY  (14)
+#define LED_DIRTY           (1)
 
 typedef struct _flash_sector_t {
-    uint32_t addr;
-    uint32_t size;
-    uint8_t num;
+    uint16_t first_block;
+    uint16_t num_blocks;
+    uint8_t num; // FLASH_CR.SNB
 } flash_sector_t;
 
-static const flash_sector_t flash_fs_sectors[] = {
-    { 0x08004000u, 0x4000u, 1 },
-    { 0x08008000u, 0x4000u, 2 },
-    { 0x0800c000u, 0x4000u, 3 },
-    { 0x08010000u, 0x10000u, 4 },
+static const flash_sector_t flash_fs_sectors[FLASH_FS_NUM_SECTORS] = {
+    { 0, 32, 1 },
+    { 32, 32, 2 },
+    { 64, 32, 3 },
+    { 96, 128, 4 },
 };
 
-#define NO_SECTOR (-1)
+static uint8_t cache_data[CACHE_SLOTS][FLASHBDEV_BLOCK_SIZE] __attribute__((section(".ccmram"), aligned(4)));
+// Slot + 1 of each cached block (0: not cached), and block + 1 of each slot (0: free).
+static uint8_t cache_slot_of[FLASHBDEV_NUM_BLOCKS];
+static uint8_t cache_block_of[CACHE_SLOTS];
+// Slots in use. Outside a write-back every cached block is dirty.
+static uint32_t cache_used;
+static volatile uint32_t cache_last_write_ms;
 
-static uint8_t flash_cache[0x10000] __attribute__((section(".ccmram"), aligned(4)));
-static int flash_cache_sector = NO_SECTOR;
-static bool flash_cache_dirty;
+static const uint8_t *block_in_flash(uint32_t block) {
+    return (const uint8_t *)(FLASHBDEV_BASE + block * FLASHBDEV_BLOCK_SIZE);
+}
 
-static int flash_sector_index(uint32_t addr) {
-    for (size_t i = 0; i < MP_ARRAY_SIZE(flash_fs_sectors); ++i) {
-        const flash_sector_t *s = &flash_fs_sectors[i];
-        if (addr >= s->addr && addr < s->addr + s->size) {
+// The FLASH interrupt writes the cache back when the filesystem is idle: thread code
+// masks it while it uses the cache.
+static void cache_lock(void) {
+    nvic_disable_irq(FLASH_IRQn);
+}
+
+static void cache_unlock(void) {
+    nvic_enable_irq(FLASH_IRQn);
+}
+
+static int cache_alloc(uint32_t block) {
+    for (int i = 0; i < CACHE_SLOTS; ++i) {
+        if (cache_block_of[i] == 0) {
+            cache_block_of[i] = block + 1;
+            cache_slot_of[block] = i + 1;
+            ++cache_used;
             return i;
         }
     }
-    return NO_SECTOR;
+    return -1;
+}
+
+static void cache_free(uint32_t block) {
+    int slot = cache_slot_of[block] - 1;
+    cache_block_of[slot] = 0;
+    cache_slot_of[block] = 0;
+    --cache_used;
 }
 
 // ---------------------------------------------------------------------------
@@ -89,6 +137,7 @@ static int flash_erase_sector(uint8_t snb) {
     return flash_check_errors() ? -MP_EIO : 0;
 }
 
+// Programs the words of src that differ from what the flash holds.
 static int flash_program_words(uint32_t addr, const uint32_t *src, size_t nwords) {
     flash_wait_idle();
     FLASH->SR = FLASH_SR_EOP | FLASH_SR_ERRORS;
@@ -97,8 +146,8 @@ static int flash_program_words(uint32_t addr, const uint32_t *src, size_t nwords
     int ret = 0;
     volatile uint32_t *dst = (volatile uint32_t *)addr;
     for (size_t i = 0; i < nwords; ++i) {
-        if (src[i] == 0xffffffffu) {
-            continue; // erased state already
+        if (dst[i] == src[i]) {
+            continue;
         }
         dst[i] = src[i];
         __asm volatile ("dsb" ::: "memory");
@@ -112,80 +161,145 @@ static int flash_program_words(uint32_t addr, const uint32_t *src, size_t nwords
     return ret;
 }
 
-static int flash_cache_flush(void) {
-    if (flash_cache_sector == NO_SECTOR || !flash_cache_dirty) {
+// ---------------------------------------------------------------------------
+// Write-back
+
+// True if every cached block of the sector can be programmed over the flash as it
+// is: no word of it needs a bit set that the flash holds clear.
+static bool sector_programmable(const flash_sector_t *sec) {
+    for (uint32_t b = sec->first_block; b < sec->first_block + sec->num_blocks; ++b) {
+        if (cache_slot_of[b] == 0) {
+            continue;
+        }
+        const uint32_t *now = (const uint32_t *)block_in_flash(b);
+        const uint32_t *want = (const uint32_t *)cache_data[cache_slot_of[b] - 1];
+        for (size_t i = 0; i < FLASHBDEV_BLOCK_SIZE / 4; ++i) {
+            if ((now[i] & want[i]) != want[i]) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static int sector_write_back(const flash_sector_t *sec) {
+    uint32_t first = sec->first_block, end = sec->first_block + sec->num_blocks;
+    uint32_t dirty = 0;
+    for (uint32_t b = first; b < end; ++b) {
+        dirty += cache_slot_of[b] != 0;
+    }
+    if (dirty == 0) {
         return 0;
     }
-    const flash_sector_t *s = &flash_fs_sectors[flash_cache_sector];
-    int ret;
+    bool erase = !sector_programmable(sec);
+    if (erase) {
+        // The erase takes the whole sector: hold its other blocks in free slots.
+        if (CACHE_SLOTS - cache_used < sec->num_blocks - dirty) {
+            return -MP_ENOMEM; // cannot happen while cache_used <= CACHE_DIRTY_MAX
+        }
+        for (uint32_t b = first; b < end; ++b) {
+            if (cache_slot_of[b] == 0) {
+                memcpy(cache_data[cache_alloc(b)], block_in_flash(b), FLASHBDEV_BLOCK_SIZE);
+            }
+        }
+    }
     flash_unlock();
-    ret = flash_erase_sector(s->num);
-    if (ret == 0) {
-        ret = flash_program_words(s->addr, (const uint32_t *)flash_cache, s->size / 4);
+    int ret = erase ? flash_erase_sector(sec->num) : 0;
+    for (uint32_t b = first; b < end && ret == 0; ++b) {
+        if (cache_slot_of[b] != 0) {
+            ret = flash_program_words((uint32_t)block_in_flash(b),
+                (const uint32_t *)cache_data[cache_slot_of[b] - 1], FLASHBDEV_BLOCK_SIZE / 4);
+        }
     }
     flash_lock();
     flash_reset_dcache();
-    flash_cache_dirty = false;
+    for (uint32_t b = first; b < end; ++b) {
+        if (cache_slot_of[b] != 0) {
+            cache_free(b);
+        }
+    }
     return ret;
 }
 
-void flashbdev_flush(void) {
-    flash_cache_flush();
+static int cache_write_back(void) {
+    int ret = 0;
+    // The 16 KiB sectors first: the 64 KiB one may need every slot.
+    for (int s = 0; s < FLASH_FS_NUM_SECTORS; ++s) {
+        int r = sector_write_back(&flash_fs_sectors[s]);
+        if (ret == 0) {
+            ret = r;
+        }
+    }
+    led_state(LED_DIRTY, false);
+    return ret;
 }
 
-static int flash_cache_load(int idx) {
-    if (flash_cache_sector == idx) {
-        return 0;
+int flashbdev_flush(void) {
+    cache_lock();
+    int ret = cache_used ? cache_write_back() : 0;
+    cache_unlock();
+    return ret;
+}
+
+// Called by SysTick every millisecond: after a quiet spell, pend the FLASH
+// interrupt to write the cache back at low priority.
+void flashbdev_systick(uint32_t now_ms) {
+    if ((now_ms & 0x7f) == 0 && cache_used != 0
+        && now_ms - cache_last_write_ms >= FLASHBDEV_IDLE_MS) {
+        NVIC_ISPR(FLASH_IRQn >> 5) = 1u << (FLASH_IRQn & 31);
     }
-    int ret = flash_cache_flush();
-    if (ret != 0) {
-        return ret;
+}
+
+void FLASH_IRQHandler(void) {
+    if (cache_used != 0 && mp_hal_ticks_ms() - cache_last_write_ms >= FLASHBDEV_IDLE_MS) {
+        cache_write_back();
     }
-    const flash_sector_t *s = &flash_fs_sectors[idx];
-    memcpy(flash_cache, (const void *)s->addr, s->size);
-    flash_cache_sector = idx;
-    flash_cache_dirty = false;
-    return 0;
+}
+
+void flashbdev_init(void) {
+    nvic_set_priority(FLASH_IRQn, FLASH_IRQ_PRIORITY);
+    nvic_enable_irq(FLASH_IRQn);
 }
 
 static int flashbdev_read(uint8_t *dest, uint32_t block, uint32_t nblocks) {
-    for (uint32_t i = 0; i < nblocks; ++i, ++block, dest += FLASHBDEV_BLOCK_SIZE) {
-        if (block >= FLASHBDEV_NUM_BLOCKS) {
-            return -MP_EIO;
-        }
-        uint32_t addr = FLASHBDEV_BASE + block * FLASHBDEV_BLOCK_SIZE;
-        int idx = flash_sector_index(addr);
-        if (idx == flash_cache_sector) {
-            memcpy(dest, flash_cache + (addr - flash_fs_sectors[idx].addr), FLASHBDEV_BLOCK_SIZE);
-        } else {
-            memcpy(dest, (const void *)addr, FLASHBDEV_BLOCK_SIZE);
-        }
+    if (block >= FLASHBDEV_NUM_BLOCKS || nblocks > FLASHBDEV_NUM_BLOCKS - block) {
+        return -MP_EIO;
     }
+    cache_lock();
+    for (uint32_t i = 0; i < nblocks; ++i, ++block, dest += FLASHBDEV_BLOCK_SIZE) {
+        int slot = cache_slot_of[block];
+        memcpy(dest, slot ? cache_data[slot - 1] : block_in_flash(block), FLASHBDEV_BLOCK_SIZE);
+    }
+    cache_unlock();
     return 0;
 }
 
 static int flashbdev_write(const uint8_t *src, uint32_t block, uint32_t nblocks) {
-    for (uint32_t i = 0; i < nblocks; ++i, ++block, src += FLASHBDEV_BLOCK_SIZE) {
-        if (block >= FLASHBDEV_NUM_BLOCKS) {
-            return -MP_EIO;
-        }
-        uint32_t addr = FLASHBDEV_BASE + block * FLASHBDEV_BLOCK_SIZE;
-        int idx = flash_sector_index(addr);
-        // Skip the write if the block already holds this data.
-        const uint8_t *cur = idx == flash_cache_sector
-            ? flash_cache + (addr - flash_fs_sectors[idx].addr)
-            : (const uint8_t *)addr;
-        if (memcmp(cur, src, FLASHBDEV_BLOCK_SIZE) == 0) {
-            continue;
-        }
-        int ret = flash_cache_load(idx);
-        if (ret != 0) {
-            return ret;
-        }
-        memcpy(flash_cache + (addr - flash_fs_sectors[idx].addr), src, FLASHBDEV_BLOCK_SIZE);
-        flash_cache_dirty = true;
+    if (block >= FLASHBDEV_NUM_BLOCKS || nblocks > FLASHBDEV_NUM_BLOCKS - block) {
+        return -MP_EIO;
     }
-    return 0;
+    int ret = 0;
+    cache_lock();
+    for (uint32_t i = 0; i < nblocks; ++i, ++block, src += FLASHBDEV_BLOCK_SIZE) {
+        int slot = cache_slot_of[block];
+        if (memcmp(slot ? cache_data[slot - 1] : block_in_flash(block), src, FLASHBDEV_BLOCK_SIZE) == 0) {
+            continue; // the block already holds this data
+        }
+        if (slot == 0) {
+            if (cache_used >= CACHE_DIRTY_MAX) {
+                ret = cache_write_back();
+                if (ret != 0) {
+                    break;
+                }
+            }
+            slot = cache_alloc(block) + 1;
+        }
+        memcpy(cache_data[slot - 1], src, FLASHBDEV_BLOCK_SIZE);
+        cache_last_write_ms = mp_hal_ticks_ms();
+        led_state(LED_DIRTY, true);
+    }
+    cache_unlock();
+    return ret;
 }
 
 // ---------------------------------------------------------------------------
@@ -275,7 +389,7 @@ static mp_obj_t pyb_flash_ioctl(mp_obj_t self_in, mp_obj_t cmd_in, mp_obj_t arg_
             return MP_OBJ_NEW_SMALL_INT(0);
         case MP_BLOCKDEV_IOCTL_DEINIT:
         case MP_BLOCKDEV_IOCTL_SYNC:
-            return MP_OBJ_NEW_SMALL_INT(flash_cache_flush());
+            return MP_OBJ_NEW_SMALL_INT(flashbdev_flush());
         case MP_BLOCKDEV_IOCTL_BLOCK_COUNT:
             return MP_OBJ_NEW_SMALL_INT(FLASHBDEV_NUM_BLOCKS);
         case MP_BLOCKDEV_IOCTL_BLOCK_SIZE:

@@ -12,6 +12,8 @@
 extern const mp_obj_type_t pyb_flash_type;
 extern const mp_obj_base_t pyb_flash_obj;
 
-void flashbdev_flush(void);
+void flashbdev_init(void);
+int flashbdev_flush(void);
+void flashbdev_systick(uint32_t now_ms);
 
 #endif // PYBSIM_FLASHBDEV_H

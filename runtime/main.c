@@ -11,10 +11,12 @@
 #include "py/mphal.h"
 #include "extmod/vfs.h"
 #include "extmod/vfs_fat.h"
+#include "extmod/modnetwork.h"
 #include "lib/oofatfs/ff.h"
 #include "shared/readline/readline.h"
 #include "shared/runtime/gchelper.h"
 #include "shared/runtime/pyexec.h"
+#include "shared/runtime/softtimer.h"
 #include "mphalport.h"
 #include "pin.h"
 #include "extint.h"
@@ -105,6 +107,7 @@ int main(void) {
     pyb_systick_init();
     console_init();
     led_init();
+    flashbdev_init();
     switch_init0();
     rtc_init_start();
 
@@ -120,6 +123,7 @@ int main(void) {
         extint_init0();
         timer_init0();
         uart_init0();
+        mod_network_init();
         pyb_main_file = "main.py";
 
         bool mounted = pyb_mount_flash();
@@ -176,6 +180,8 @@ int main(void) {
         spi_deinit_all();
         extint_deinit_all();
         rtc_deinit();
+        soft_timer_deinit();
+        mod_network_deinit();
         gc_sweep_all();
         mp_deinit();
     }
@@ -185,6 +191,7 @@ int main(void) {
 void gc_collect(void) {
     gc_collect_start();
     gc_helper_collect_regs_and_stack();
+    soft_timer_gc_mark_all();
     gc_collect_end();
 }
 
@@ -229,10 +236,9 @@ void pyb_fault_handler(uint32_t *sp, uint32_t lr, const char *name) {
     }
 }
 
-// Deterministic fixed timestamp for files (there is no battery-backed clock
-// running in the emulator): 2015-01-01 00:00:00.
+// File times come from the RTC calendar, as on the Pyboard.
 DWORD get_fattime(void) {
-    return ((2015 - 1980) << 25) | (1 << 21) | (1 << 16);
+    return rtc_fattime();
 }
 
 // The random module's seed comes from the hardware RNG, as on the Pyboard.

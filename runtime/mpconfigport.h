@@ -69,8 +69,16 @@
 #define MICROPY_PY_MACHINE_ADC      (1)
 #define MICROPY_PY_MACHINE_ADC_INCLUDEFILE "machine_adc_port.c"
 #define MICROPY_PY_MACHINE_DISABLE_IRQ_ENABLE_IRQ (1)
-#define MICROPY_PY_NETWORK          (0)
-#define MICROPY_PY_SOCKET           (0)
+// machine.Timer is the soft timer (shared/runtime/softtimer.c), driven from the
+// SysTick millisecond count through PendSV, as on the Pyboard.
+#define MICROPY_PY_MACHINE_TIMER    (1)
+#define MICROPY_SOFT_TIMER_TICKS_MS pyb_ticks_ms
+// network and socket as on the Pyboard: the modules with no network interface
+// (a socket can be made and polled; connecting finds no NIC).
+#define MICROPY_PY_NETWORK          (1)
+#define MICROPY_PY_SOCKET           (1)
+#define MICROPY_PY_NETWORK_HOSTNAME_DEFAULT "mpy-stm32"
+#define MICROPY_PORT_NETWORK_INTERFACES
 #define MICROPY_PY_SSL              (0)
 #define MICROPY_PY_BLUETOOTH        (0)
 #define MICROPY_PY_ONEWIRE          (0)

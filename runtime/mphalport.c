@@ -8,7 +8,9 @@
 #include "py/gc.h"
 #include "extmod/misc.h"
 #include "shared/runtime/interrupt_char.h"
+#include "shared/runtime/softtimer.h"
 #include "mphalport.h"
+#include "flashbdev.h"
 #include "uart.h"
 
 // ---------------------------------------------------------------------------
@@ -101,6 +103,8 @@ void pyb_systick_init(void) {
     SYSTICK->LOAD = SYSTICK_RELOAD;
     SYSTICK->VAL = 0;
     systick_set_priority(0);
+    // PendSV runs the soft timers below every other interrupt.
+    pendsv_set_priority(15);
     SYSTICK->CTRL = SYSTICK_CTRL_CLKSOURCE | SYSTICK_CTRL_TICKINT | SYSTICK_CTRL_ENABLE;
 }
 
@@ -111,8 +115,17 @@ void pyb_dwt_init(void) {
 }
 
 void SysTick_Handler(void) {
-    pyb_ticks_ms += 1;
+    uint32_t now = pyb_ticks_ms + 1;
+    pyb_ticks_ms = now;
     console_poll();
+    if (soft_timer_next == now) {
+        SCB->ICSR = SCB_ICSR_PENDSVSET;
+    }
+    flashbdev_systick(now);
+}
+
+void PendSV_Handler(void) {
+    soft_timer_handler();
 }
 
 mp_uint_t mp_hal_ticks_us(void) {
@@ -128,11 +141,6 @@ mp_uint_t mp_hal_ticks_us(void) {
     pyb_enable_irq(irq);
     uint32_t elapsed_cycles = SYSTICK_RELOAD - val;
     return ms * 1000u + elapsed_cycles / (PYB_HCLK_HZ / 1000000u);
-}
-
-// Nanoseconds since 2000-01-01, counted from reset (see modtime_port.c).
-uint64_t mp_hal_time_ns(void) {
-    return (uint64_t)mp_hal_ticks_ms() * 1000000ull;
 }
 
 void mp_hal_delay_us(mp_uint_t us) {

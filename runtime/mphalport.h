@@ -34,6 +34,14 @@ static inline uint32_t pyb_get_ipsr(void) {
 #define MICROPY_BEGIN_ATOMIC_SECTION()      pyb_disable_irq()
 #define MICROPY_END_ATOMIC_SECTION(state)   pyb_enable_irq(state)
 
+// The soft timers' heap is changed from PendSV and from thread code.
+#define MICROPY_PY_PENDSV_ENTER             uint32_t pendsv_state = pyb_disable_irq()
+#define MICROPY_PY_PENDSV_EXIT              pyb_enable_irq(pendsv_state)
+
+#ifndef __IO
+#define __IO volatile
+#endif
+
 // Sleep until the next interrupt (SysTick fires every millisecond).
 #define MICROPY_INTERNAL_WFE(TIMEOUT_MS)    __asm volatile ("wfi")
 

@@ -107,13 +107,21 @@ void rtc_init_start(void) {
     RCC->BDCR |= RCC_BDCR_LSEON;
 }
 
-void rtc_init_finalise(void) {
+enum {
+    RTC_OK,
+    RTC_ERR_LSE,
+    RTC_ERR_INIT,
+};
+
+// Sets the RTC up once the LSE runs; returns RTC_OK or what went wrong. Does not
+// raise, so that FatFs can take file times from it (get_fattime).
+static int rtc_try_finalise(void) {
     if (rtc_ready) {
-        return;
+        return RTC_OK;
     }
     while (!(RCC->BDCR & RCC_BDCR_LSERDY)) {
         if (mp_hal_ticks_ms() - rtc_start_tick > LSE_TIMEOUT_MS) {
-            mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("RTC: the LSE crystal did not start"));
+            return RTC_ERR_LSE;
         }
     }
     PWR->CR |= PWR_CR_DBP;
@@ -122,7 +130,7 @@ void rtc_init_finalise(void) {
     rtc_unlock();
     if (!rtc_enter_init()) {
         rtc_lock();
-        mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("RTC: init mode not entered"));
+        return RTC_ERR_INIT;
     }
     RTC_PRER = RTC_SYNCH_PREDIV;
     RTC_PRER = (RTC_ASYNCH_PREDIV << 16) | RTC_SYNCH_PREDIV;
@@ -133,26 +141,76 @@ void rtc_init_finalise(void) {
     rtc_lock();
     rtc_startup_ms = mp_hal_ticks_ms() - rtc_start_tick;
     rtc_ready = true;
+    return RTC_OK;
 }
 
-// Reads the calendar consistently (TR, then DR, again if the second changed).
+void rtc_init_finalise(void) {
+    switch (rtc_try_finalise()) {
+        case RTC_ERR_LSE:
+            mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("RTC: the LSE crystal did not start"));
+        case RTC_ERR_INIT:
+            mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("RTC: init mode not entered"));
+        default:
+            break;
+    }
+}
+
+// Reads the calendar consistently. Reading SSR freezes TR and DR until DR is read
+// (RM0090 section 26.3.6), so SSR, TR, DR is one snapshot; the read is repeated if
+// SSR moved meanwhile (a model or part that does not freeze the shadow registers),
+// with DR read last each time so that nothing stays frozen.
 static void rtc_read(uint32_t *tr, uint32_t *dr, uint32_t *ssr) {
-    uint32_t t;
+    uint32_t s;
     do {
-        t = RTC_TR;
-        *ssr = RTC_SSR;
+        s = RTC_SSR;
+        *tr = RTC_TR;
         *dr = RTC_DR;
-    } while (t != RTC_TR);
-    *tr = t;
+        *ssr = RTC_SSR;
+        (void)RTC_DR;
+    } while (s != *ssr);
+}
+
+static uint32_t rtc_calendar_seconds(uint32_t tr, uint32_t dr) {
+    return timeutils_seconds_since_2000(
+        2000 + unbcd((dr >> 16) & 0xff), unbcd((dr >> 8) & 0x1f), unbcd(dr & 0x3f),
+        unbcd((tr >> 16) & 0x3f), unbcd((tr >> 8) & 0x7f), unbcd(tr & 0x7f));
 }
 
 uint32_t rtc_seconds_since_2000(void) {
     rtc_init_finalise();
     uint32_t tr, dr, ssr;
     rtc_read(&tr, &dr, &ssr);
-    return timeutils_seconds_since_2000(
-        2000 + unbcd((dr >> 16) & 0xff), unbcd((dr >> 8) & 0x1f), unbcd(dr & 0x3f),
-        unbcd((tr >> 16) & 0x3f), unbcd((tr >> 8) & 0x7f), unbcd(tr & 0x7f));
+    return rtc_calendar_seconds(tr, dr);
+}
+
+// Nanoseconds since 2000-01-01 (the port's epoch, as time.time()), to the RTC's
+// sub-second resolution: SSR counts down from RTC_SYNCH_PREDIV within each second.
+uint64_t mp_hal_time_ns(void) {
+    rtc_init_finalise();
+    uint32_t tr, dr, ssr;
+    rtc_read(&tr, &dr, &ssr);
+    uint32_t sub = RTC_SYNCH_PREDIV - MIN(ssr & 0xffff, RTC_SYNCH_PREDIV);
+    return (uint64_t)rtc_calendar_seconds(tr, dr) * 1000000000ull
+           + (uint64_t)sub * 1000000000ull / (RTC_SYNCH_PREDIV + 1);
+}
+
+// FAT timestamp of the current calendar time (FatFs's get_fattime). Before the
+// RTC runs it waits for the LSE like every other user of the calendar; if the
+// crystal never starts, files get the RTC's start date, 2015-01-01 00:00:00.
+uint32_t rtc_fattime(void) {
+    uint32_t year = 15, month = 1, day = 1, hour = 0, min = 0, sec = 0;
+    if (rtc_try_finalise() == RTC_OK) {
+        uint32_t tr, dr, ssr;
+        rtc_read(&tr, &dr, &ssr);
+        year = unbcd((dr >> 16) & 0xff);
+        month = unbcd((dr >> 8) & 0x1f);
+        day = unbcd(dr & 0x3f);
+        hour = unbcd((tr >> 16) & 0x3f);
+        min = unbcd((tr >> 8) & 0x7f);
+        sec = unbcd(tr & 0x7f);
+    }
+    return ((2000 + year - 1980) << 25) | (month << 21) | (day << 16)
+           | (hour << 11) | (min << 5) | (sec / 2);
 }
 
 typedef struct _pyb_rtc_obj_t {
@@ -183,7 +241,9 @@ static mp_obj_t pyb_rtc_info(mp_obj_t self_in) {
 static MP_DEFINE_CONST_FUN_OBJ_1(pyb_rtc_info_obj, pyb_rtc_info);
 
 // RTC.datetime([(year, month, day, weekday, hours, minutes, seconds, subseconds)])
-// weekday is 1-7 for Monday-Sunday; subseconds count down from 255 to 0.
+// weekday is 1-7 for Monday-Sunday; subseconds count down from 255 to 0. The
+// weekday is stored as given in the 3-bit WDU field: RM0090 calls 0 forbidden, but
+// the Pyboard's firmware writes it unchecked and MicroPython's tests set it to 0.
 static mp_obj_t pyb_rtc_datetime(size_t n_args, const mp_obj_t *args) {
     rtc_init_finalise();
     if (n_args == 1) {
@@ -211,7 +271,7 @@ static mp_obj_t pyb_rtc_datetime(size_t n_args, const mp_obj_t *args) {
     mp_int_t minutes = mp_obj_get_int(items[5]);
     mp_int_t seconds = mp_obj_get_int(items[6]);
     if (year < 2000 || year > 2099 || month < 1 || month > 12 || day < 1 || day > 31
-        || weekday < 1 || weekday > 7 || hours < 0 || hours > 23 || minutes < 0 || minutes > 59
+        || weekday < 0 || weekday > 7 || hours < 0 || hours > 23 || minutes < 0 || minutes > 59
         || seconds < 0 || seconds > 59) {
         mp_raise_ValueError(MP_ERROR_TEXT("datetime out of range"));
     }

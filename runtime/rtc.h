@@ -11,5 +11,6 @@ void rtc_init_start(void);
 void rtc_init_finalise(void);
 void rtc_deinit(void);
 uint32_t rtc_seconds_since_2000(void);
+uint32_t rtc_fattime(void);
 
 #endif // PYBSIM_RTC_H

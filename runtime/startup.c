@@ -142,6 +142,7 @@ void EXTI4_IRQHandler(void) WEAK_DEFAULT;
 void EXTI9_5_IRQHandler(void) WEAK_DEFAULT;
 void EXTI15_10_IRQHandler(void) WEAK_DEFAULT;
 void RTC_WKUP_IRQHandler(void) WEAK_DEFAULT;
+void FLASH_IRQHandler(void) WEAK_DEFAULT;
 void TIM1_BRK_TIM9_IRQHandler(void) WEAK_DEFAULT;
 void TIM1_UP_TIM10_IRQHandler(void) WEAK_DEFAULT;
 void TIM1_TRG_COM_TIM11_IRQHandler(void) WEAK_DEFAULT;
@@ -185,6 +186,7 @@ const vector_t pyb_vector_table[16 + NUM_IRQs] = {
     [16 ... 16 + NUM_IRQs - 1] = Default_Handler,
     IRQ(EXTI0_IRQn) = EXTI0_IRQHandler,
     IRQ(RTC_WKUP_IRQn) = RTC_WKUP_IRQHandler,
+    IRQ(FLASH_IRQn) = FLASH_IRQHandler,
     IRQ(EXTI1_IRQn) = EXTI1_IRQHandler,
     IRQ(EXTI2_IRQn) = EXTI2_IRQHandler,
     IRQ(EXTI3_IRQn) = EXTI3_IRQHandler,

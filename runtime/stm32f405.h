@@ -448,6 +448,7 @@ typedef struct {
 
 #define SCB ((scb_regs_t *)0xe000ed00u)
 #define SCB_ICSR_PENDSTSET      (1u << 26)
+#define SCB_ICSR_PENDSVSET      (1u << 28)
 #define SCB_AIRCR_VECTKEY       (0x05fau << 16)
 #define SCB_AIRCR_PRIGROUP_Msk  (7u << 8)
 #define SCB_AIRCR_SYSRESETREQ   (1u << 2)

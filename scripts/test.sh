@@ -46,9 +46,10 @@ cargo_tests() {
 suite "portability (no machine paths in tracked files)" bash scripts/check-portable.sh
 suite "cargo test (workspace, release)" cargo_tests
 suite "pybsim test tests/scenarios" ./target/release/pybsim test tests/scenarios
-for d in basics micropython float inlineasm/thumb ports/qemu; do
-    suite "MicroPython tests: $d" bash scripts/upstream-tests.sh "$d"
+for m in bytecode mpy native; do
+    suite "MicroPython tests ($m)" bash scripts/upstream-tests.sh --mode "$m"
 done
+suite "MicroPython tests on the official firmware" bash scripts/upstream-tests.sh --official
 
 echo
 echo "suites: $passed passed, $failed failed"
