@@ -8,6 +8,9 @@
 //! (time `t0`), the cycle of a time stamp `t` is `c0 + ceil((t - t0) * Hz / 1e9)`
 //! ([`ClockMap::cycle`]), and the dump's `$comment` lists the stretches.
 //!
+//! The last time stamp is the end of the recording (the end of the run, or 1 ns after
+//! the last change when the writer is not told).
+//!
 //! One wire per pin that changed during the run, named by the board: `X1_PA0` for a pin
 //! with a board name, `LED1_red_PA13` for an LED, `PB3` otherwise. Wires start as `x`
 //! (the dump does not know a pin's level before its first change).
@@ -106,6 +109,11 @@ pub struct VcdOptions {
     /// The exact cycle count as a 64-bit integer `cycle`, and the DAC outputs as 12-bit
     /// vectors instead of twelve wires each. Not readable by libsigrok 0.5.
     pub vectors: bool,
+    /// The cycle the recording ended at (the end of the run): the dump's last time
+    /// stamp. Without it the last time stamp is 1 ns after the last change. (A reader
+    /// such as libsigrok takes the last time stamp as the end of the capture and drops
+    /// changes made at it.)
+    pub end: Option<u64>,
 }
 
 /// Writes the pin changes recorded by the machine, `(cycle, port, pin, level)`, as VCD,
@@ -416,6 +424,18 @@ pub fn render_with(
             }
         }
     }
+    // The end of the recording, after the last change.
+    let last = last_time.unwrap_or(0);
+    let end = match opts.end {
+        Some(c) => map.ns(c).max(last + 1),
+        None => last + 1,
+    };
+    let _ = writeln!(s, "#{end}");
+    if let (Some(id), Some(c)) = (cycle_id, opts.end) {
+        if c != last_cycle {
+            let _ = writeln!(s, "b{c:b} {}", ident(id));
+        }
+    }
     s
 }
 
@@ -475,10 +495,12 @@ mod tests {
         // The repeat at 1600 cycles is left out; at 3000 only the bits that change.
         assert!(!v.contains("#9523\n"), "{v}");
         let last = &v[v.find("#17857\n").expect("second DAC change")..];
+        // Then the end of the recording, 1 ns later.
         assert_eq!(
             lines_of(last).len(),
-            1 + (0x0A5u16 ^ 0xFA0).count_ones() as usize
+            2 + (0x0A5u16 ^ 0xFA0).count_ones() as usize
         );
+        assert!(v.ends_with("#17858\n"), "{v}");
         // Pin changes at cycles 1000 and 2000 (5952 and 11904 ns).
         assert!(v.contains("#5952\n1"), "{v}");
         assert!(v.contains("#11904\n0"), "{v}");
@@ -488,7 +510,16 @@ mod tests {
     fn vectors_bring_the_cycle_counter_and_dac_vectors() {
         let trace = [(1000, 0, 0, true)];
         let dac = [(1500, 2, 0x123)];
-        let v = render_with(&trace, &dac, &[], &board(), VcdOptions { vectors: true });
+        let v = render_with(
+            &trace,
+            &dac,
+            &[],
+            &board(),
+            VcdOptions {
+                vectors: true,
+                end: Some(2000),
+            },
+        );
         assert!(v.contains("$var integer 64 ! cycle $end"), "{v}");
         assert!(v.contains("$var wire 12 # DAC2_PA5 $end"), "{v}");
         assert!(v.contains("#5952\nb1111101000 !\n1\"\n"), "{v}");
@@ -496,6 +527,8 @@ mod tests {
             v.contains("#8928\nb10111011100 !\nb000100100011 #\n"),
             "{v}"
         );
+        // The end of the run, with the counter there.
+        assert!(v.ends_with("#11904\nb11111010000 !\n"), "{v}");
     }
 
     #[test]

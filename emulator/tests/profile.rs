@@ -138,7 +138,10 @@ fn s05_vcd_has_1000_edges_one_loop_apart() {
         &[],
         &clocks,
         &s.board,
-        pybsim::vcd::VcdOptions { vectors: true },
+        pybsim::vcd::VcdOptions {
+            vectors: true,
+            ..Default::default()
+        },
     );
     // Parse the dump: the X1 wire's id, then its changes with the cycle counter.
     let id_of = |name: &str| {

@@ -273,6 +273,7 @@ pub fn main(mut a: RunArgs, profile: Option<crate::profile::ProfileOpts>) -> Res
         let clocks = session.machine.clock_history();
         let opts = crate::vcd::VcdOptions {
             vectors: a.vcd_vectors,
+            end: Some(session.machine.now()),
         };
         crate::vcd::write_with(path, &trace, &dac, &clocks, &session.board, opts)
             .map_err(|e| fail(EXIT_IOERR, e))?;

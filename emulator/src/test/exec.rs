@@ -396,8 +396,11 @@ fn write_traces(d: &mut Driver, extras: &Extras, dac: Option<&DacTrace>) -> Opti
     let dac = dac.map(|t| t.take()).unwrap_or_default();
     let clocks = d.s.machine.clock_history();
     if let Some((path, opts)) = &extras.vcd {
-        if let Err(e) = crate::vcd::write_with(path, &d.all_pins, &dac, &clocks, &d.s.board, *opts)
-        {
+        let opts = VcdOptions {
+            end: Some(d.s.machine.now()),
+            ..*opts
+        };
+        if let Err(e) = crate::vcd::write_with(path, &d.all_pins, &dac, &clocks, &d.s.board, opts) {
             return Some(format!("vcd {e}"));
         }
     }

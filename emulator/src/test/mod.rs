@@ -800,6 +800,7 @@ fn test_extras(opts: &TestOptions) -> Result<Extras, String> {
                 p,
                 crate::vcd::VcdOptions {
                     vectors: opts.vcd_vectors,
+                    end: None,
                 },
             )
         }),
