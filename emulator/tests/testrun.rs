@@ -760,6 +760,11 @@ fn scenarios_wait_send_press_and_check_pins() {
                 "# pybsim: fail-text ERROR\nprint(\"fine\")\nprint(\"ERROR: sensor missing\")\n",
             ),
             ("missing.py", "# pybsim: expect-text goodbye\nprint(\"hello\")\n"),
+            (
+                "budget.py",
+                "# pybsim: max-time 30ms\n# pybsim: step WaitLine(text: \"never\")\n\
+                 import pyb\npyb.delay(100)\n",
+            ),
         ],
     );
     let out = pybsim(&[dir.to_str().unwrap(), "-j", "2", "--json", "-"]);
@@ -829,6 +834,18 @@ fn scenarios_wait_send_press_and_check_pins() {
         "expect-text \"goodbye\" never seen on the console"
     );
     assert_eq!(t("late.py").at("scenario").at("done").n(), 0.0);
+    assert_eq!(t("failtext.py").at("scenario"), &J::Null);
+    // A wait without a timeout lasts as long as the test's budget; the budget failure
+    // names the step in progress.
+    assert_eq!(t("budget.py").at("kind").s(), "budget");
+    assert!(
+        t("budget.py")
+            .at("details")
+            .s()
+            .contains("budget.py:2: WaitLine \"never\" on the console) was in progress"),
+        "{}",
+        t("budget.py")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -335,7 +335,7 @@ pub fn run_test(
         script_end: None,
     };
     let r = drive(&mut d, &mut st, &mut result);
-    if let Some(runner) = &st.runner {
+    if let Some(runner) = st.runner.as_ref().filter(|r| r.progress().0 > 0) {
         result.scenario = Some(runner.progress());
     } else if let Some(p) = &st.plan {
         if !p.steps.is_empty() {

@@ -6,14 +6,17 @@
 //! `pybsim run`, and passes when:
 //!
 //! - its output, with CR LF made LF, equals `name.py.exp` beside it; without a `.exp`
-//!   file, when the script ends without an uncaught exception;
+//!   file, when the script ends without an uncaught exception (the test is then counted
+//!   as one with "no expected output");
 //! - no budget ran out and the guest did not fault;
+//! - its scenario steps and text checks, if it has any, hold ([`scenario`]);
 //! - its cycle count is within the tolerance (default 1 %) of the snapshot in
 //!   `name.py.cycles`, either way: a test that got faster beyond it fails too, and is
 //!   blessed deliberately like a slower one (a change within it is reported and passes).
 //!
 //! Counted cycles: from the raw REPL's "OK" (the firmware has the whole script) to
-//! its final EOT (output and traceback written); see [`exec`]. Boot is not counted.
+//! its final EOT (output and traceback written), as those bytes leave the board: exact
+//! on any firmware and console; see [`exec`]. Boot is not counted.
 //!
 //! Options come from `# pybsim: KEY VALUE` lines in the test's header comment and from
 //! a `pybsim-test.cfg` in its directory; see [`options`]. Budgets (`max-cycles`,
@@ -24,24 +27,29 @@
 //!
 //! `--bless-exp` writes the output of every test that ran to its end as its `.exp`.
 //! `--bless` writes the `.cycles` snapshot of every test that passed otherwise: it
-//! creates missing ones ("new snapshot") and rewrites changed ones. Without it no file
-//! is written; a missing snapshot is reported and the test passes.
+//! creates missing ones ("new snapshot") and rewrites changed ones; and it writes the
+//! `.exp` of a test that passed without one (a differing `.exp` is `--bless-exp`'s to
+//! rewrite). Without them no file is written; a missing snapshot is reported and the
+//! test passes.
 //!
 //! `--partition K/N`: the tests are sorted by path and shard K takes those whose index
 //! i (from 0) has i mod N = K-1 (round robin, so long and short tests spread evenly).
 //!
 //! Reports: progress and failure details on stdout (stderr when the JSON report goes
-//! to stdout), `--junit FILE` (JUnit XML, board times), `--json [FILE]` (JSON; `-` or no
-//! value: stdout). Exit status: 0 when every test passed or was skipped, 1 otherwise,
-//! 64 on a usage error.
+//! to stdout), `--junit FILE` (JUnit XML, board times, valid against the strict schema
+//! tests/pybsim-test/junit-strict.xsd; see [`report::junit`]), `--json [FILE]` (JSON;
+//! `-` or no value: stdout). Exit status: 0 when every test passed or was skipped, 1
+//! otherwise, 64 on a usage error.
 //!
 //! JSON report: `{"format": "pybsim-test", "version": 1, "summary": {tests, passed,
-//! failed, skipped, new_snapshots, snapshots_written, exp_written, board_ns, wall_ms}, "tests": [
-//! {name, status ("passed"|"failed"|"skipped"), kind (failure kind: "output",
-//! "exception", "fault", "budget", "cycles", "error", "exit", "halted"; null unless
+//! failed, skipped, new_snapshots, snapshots_written, exp_written, no_expected_output
+//! (passed tests without `.exp`), board_ns, wall_ms}, "tests": [{name, status
+//! ("passed"|"failed"|"skipped"), kind (failure kind: "output", "exception", "fault",
+//! "budget", "cycles", "scenario", "watchdog", "error", "exit", "halted"; null unless
 //! failed), reason, outcome ("done"|"exception"|"fault"|"budget"|"exit"|"halted"|
-//! "error"|null), cycles, cycles_exact, snapshot (null or {state ("new"|"same"|
-//! "changed"|"over_tolerance"|"unreadable"), old, new, ratio, written}), board_ns,
+//! "watchdog"|"scenario"|"error"|null), cycles, cycles_exact, snapshot (null or {state
+//! ("new"|"same"|"changed"|"over_tolerance"|"unreadable"), old, new, ratio, written}),
+//! expected_output (the test has a `.exp`), scenario (null or {steps, done}), board_ns,
 //! output, details}]}`. Only `wall_ms` varies from run to run.
 
 pub mod exec;
