@@ -761,6 +761,13 @@ fn scenarios_wait_send_press_and_check_pins() {
             ),
             ("missing.py", "# pybsim: expect-text goodbye\nprint(\"hello\")\n"),
             (
+                "repl_uart.py",
+                "# pybsim: repl-uart 1\n\
+                 # pybsim: step WaitLine(text: \"on uart\", uart: 1, timeout: \"100ms\")\n\
+                 # pybsim: step WaitLine(text: \"on uart\", timeout: \"100ms\")\n\
+                 print(\"on uart\")\n",
+            ),
+            (
                 "budget.py",
                 "# pybsim: max-time 30ms\n# pybsim: step WaitLine(text: \"never\")\n\
                  import pyb\npyb.delay(100)\n",
@@ -771,7 +778,7 @@ fn scenarios_wait_send_press_and_check_pins() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let r = parse_json(&text(&out.stdout));
     let t = |n: &str| by_name(&r, n).clone();
-    for n in ["led.py", "blink.py", "switch.py", "uart.py"] {
+    for n in ["led.py", "blink.py", "switch.py", "uart.py", "repl_uart.py"] {
         assert_eq!(t(n).at("status").s(), "passed", "{n}: {}", t(n));
     }
     assert_eq!(

@@ -490,7 +490,9 @@ fn drive(d: &mut Driver, st: &mut DriveState, result: &mut RunResult) -> Result<
             }
             if is_console(port, d.repl_uart) {
                 st.console.push((c, b));
-            } else if let ConsolePort::Uart(n) = port {
+            }
+            // A UART's lines, the REPL's UART included.
+            if let ConsolePort::Uart(n) = port {
                 st.uart.push((c, n, b));
             }
         }
