@@ -1,18 +1,27 @@
-//! Value Change Dump of pin traces in virtual time.
+//! Value Change Dump of pin traces and DAC outputs in virtual time.
 //!
 //! The machine records every GPIO output change as `(cycle, port, pin, level)`, in CPU
 //! cycles since reset. The dump has a timescale of 1 ns; cycles become nanoseconds through
 //! the clock history (`(cycle, SYSCLK Hz)` from the moment each clock took effect), rounded
-//! down. Since one cycle at 168 MHz is not a whole number of nanoseconds, the dump also
-//! carries the exact cycle count as a 64-bit integer variable `cycle` that changes at every
-//! time stamp: read it for exact intervals.
+//! down. One cycle at 168 MHz is 125/21 ns, not a whole number of nanoseconds, but the
+//! rounding loses nothing: within a stretch of constant clock that starts at cycle `c0`
+//! (time `t0`), the cycle of a time stamp `t` is `c0 + ceil((t - t0) * Hz / 1e9)`
+//! ([`ClockMap::cycle`]), and the dump's `$comment` lists the stretches.
+//!
+//! The last time stamp is the end of the recording (the end of the run, or 1 ns after
+//! the last change when the writer is not told).
 //!
 //! One wire per pin that changed during the run, named by the board: `X1_PA0` for a pin
 //! with a board name, `LED1_red_PA13` for an LED, `PB3` otherwise. Wires start as `x`
 //! (the dump does not know a pin's level before its first change).
 //!
-//! DAC outputs (when the run recorded any sample) are 12-bit vectors `DAC1_PA4` and
-//! `DAC2_PA5`, changing at each output sample whose code differs from the last.
+//! DAC outputs (when the run recorded any sample) change at each output sample whose code
+//! differs from the last. By default each channel is twelve 1-bit wires `DAC1_PA4[11]` ...
+//! `DAC1_PA4[0]` (GTKWave coalesces them into a bus), because libsigrok 0.5 (sigrok-cli
+//! 0.7, PulseView 0.4) reads 1-bit wires only and stops at the first vector value. With
+//! [`VcdOptions::vectors`] they are 12-bit vectors `DAC1_PA4` and `DAC2_PA5`, and the
+//! exact cycle count is there too as a 64-bit integer `cycle` that changes at every time
+//! stamp: for GTKWave, Surfer (wellen), pyvcd and vcdvcd, not for sigrok.
 //!
 //! Without a clock history ([`write`]) the dump assumes [`DEFAULT_HZ`] from cycle 0:
 //! the time stamps of a run that boots on the 16 MHz HSI and then switches to the PLL are
@@ -29,7 +38,7 @@ pub type PinChange = (u64, u8, u8, bool);
 /// SYSCLK assumed when no clock history is given.
 pub const DEFAULT_HZ: u32 = 168_000_000;
 
-/// Converts CPU cycles to nanoseconds through a clock history.
+/// Converts CPU cycles to nanoseconds through a clock history, and back.
 #[derive(Debug, Clone)]
 pub struct ClockMap {
     /// (first cycle, nanoseconds at that cycle, Hz), by cycle.
@@ -72,6 +81,39 @@ impl ClockMap {
         let i = self.segs.partition_point(|s| s.0 <= cycle).max(1) - 1;
         self.segs[i].2
     }
+
+    /// The stretches of constant clock: (first cycle, nanoseconds then, Hz).
+    pub fn segments(&self) -> &[(u64, u64, u32)] {
+        &self.segs
+    }
+
+    /// The first cycle whose time ([`ClockMap::ns`]) is at or after `ns`: the inverse of
+    /// [`ClockMap::ns`] on its values (a clock below 1 GHz gives each cycle its own
+    /// nanosecond), and the cycle a time stamp of the dump stands for.
+    pub fn cycle(&self, ns: u64) -> u64 {
+        let i = self.segs.partition_point(|s| s.1 <= ns).max(1) - 1;
+        let (c0, ns0, hz) = self.segs[i];
+        let d = ((ns - ns0) as u128 * hz as u128).div_ceil(1_000_000_000) as u64;
+        let c = c0 + d;
+        // A time past the end of this stretch belongs to the next one.
+        match self.segs.get(i + 1) {
+            Some(&(c1, _, _)) => c.min(c1),
+            None => c,
+        }
+    }
+}
+
+/// What a dump holds besides the 1-bit wires (see the module documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VcdOptions {
+    /// The exact cycle count as a 64-bit integer `cycle`, and the DAC outputs as 12-bit
+    /// vectors instead of twelve wires each. Not readable by libsigrok 0.5.
+    pub vectors: bool,
+    /// The cycle the recording ended at (the end of the run): the dump's last time
+    /// stamp. Without it the last time stamp is 1 ns after the last change. (A reader
+    /// such as libsigrok takes the last time stamp as the end of the capture and drops
+    /// changes made at it.)
+    pub end: Option<u64>,
 }
 
 /// Writes the pin changes recorded by the machine, `(cycle, port, pin, level)`, as VCD,
@@ -103,7 +145,19 @@ pub fn write_with_dac(
     clocks: &[(u64, u32)],
     board: &pybsim_boards::Board,
 ) -> anyhow::Result<()> {
-    let text = render_all(trace, dac, clocks, board);
+    write_with(path, trace, dac, clocks, board, VcdOptions::default())
+}
+
+/// Writes the pin changes and the DAC output samples as VCD, with `opts`.
+pub fn write_with(
+    path: &Path,
+    trace: &[(u64, u8, u8, bool)],
+    dac: &[(u64, u8, u16)],
+    clocks: &[(u64, u32)],
+    board: &pybsim_boards::Board,
+    opts: VcdOptions,
+) -> anyhow::Result<()> {
+    let text = render_with(trace, dac, clocks, board, opts);
     std::fs::write(path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
@@ -185,17 +239,51 @@ pub fn render_all(
     clocks: &[(u64, u32)],
     board: &pybsim_boards::Board,
 ) -> String {
+    render_with(trace, dac, clocks, board, VcdOptions::default())
+}
+
+/// The output pin of DAC channel `ch`.
+fn dac_pin(ch: u8) -> &'static str {
+    if ch == 1 {
+        "PA4"
+    } else {
+        "PA5"
+    }
+}
+
+/// The VCD text of a pin trace and DAC output samples, with `opts`.
+pub fn render_with(
+    trace: &[(u64, u8, u8, bool)],
+    dac: &[(u64, u8, u16)],
+    clocks: &[(u64, u32)],
+    board: &pybsim_boards::Board,
+    opts: VcdOptions,
+) -> String {
     let map = ClockMap::new(clocks);
-    // Wires, by (port, pin).
+    let mut next_id = 0usize;
+    let mut new_id = || {
+        next_id += 1;
+        next_id - 1
+    };
+    // The cycle counter first (code 0), then the wires in pin order, then the DAC.
+    let cycle_id = opts.vectors.then(&mut new_id);
     let mut pins: BTreeMap<(u8, u8), usize> = BTreeMap::new();
     for &(_, port, pin, _) in trace {
-        let n = pins.len();
-        pins.entry((port, pin)).or_insert(n);
+        pins.entry((port, pin)).or_insert(0);
     }
-    // Number the wires in pin order, after the cycle counter (code 0).
-    for (i, v) in pins.values_mut().enumerate() {
-        *v = i + 1;
+    for v in pins.values_mut() {
+        *v = new_id();
     }
+    // DAC channels: one vector id, or twelve wire ids (bit 11 first).
+    let mut dacs: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+    for &(_, ch, _) in dac {
+        dacs.entry(ch).or_default();
+    }
+    for ids in dacs.values_mut() {
+        let n = if opts.vectors { 1 } else { 12 };
+        *ids = (0..n).map(|_| new_id()).collect();
+    }
+
     let mut s = String::new();
     s.push_str("$date\n  (virtual time)\n$end\n");
     s.push_str("$version\n  pybsim ");
@@ -203,13 +291,30 @@ pub fn render_all(
     s.push_str("\n$end\n");
     let _ = writeln!(
         s,
-        "$comment\n  {}: GPIO outputs in virtual time; `cycle` is the exact CPU cycle \
-         count since reset\n$end",
-        board.name
+        "$comment\n  {}: GPIO outputs{} in virtual time.",
+        board.name,
+        if dacs.is_empty() {
+            ""
+        } else {
+            " and DAC codes"
+        }
     );
+    s.push_str(
+        "  A time stamp t (ns) is CPU cycle c0 + ceil((t - t0) * Hz / 1e9) of the stretch\n  \
+         of constant clock it falls in (from cycle c0, t0 ns):\n",
+    );
+    for &(c0, t0, hz) in map.segments() {
+        let _ = writeln!(s, "  clock from cycle {c0} (t0 {t0} ns) at {hz} Hz");
+    }
+    if opts.vectors {
+        s.push_str("  `cycle` is the exact CPU cycle count since reset.\n");
+    }
+    s.push_str("$end\n");
     s.push_str("$timescale 1 ns $end\n");
     s.push_str("$scope module pyboard $end\n");
-    let _ = writeln!(s, "$var integer 64 {} cycle $end", ident(0));
+    if let Some(id) = cycle_id {
+        let _ = writeln!(s, "$var integer 64 {} cycle $end", ident(id));
+    }
     for (&(port, pin), &id) in &pins {
         let _ = writeln!(
             s,
@@ -218,31 +323,40 @@ pub fn render_all(
             pin_name(board, port, pin)
         );
     }
-    // DAC channels after the pins.
-    let mut dacs: BTreeMap<u8, usize> = BTreeMap::new();
-    for &(_, ch, _) in dac {
-        dacs.entry(ch).or_insert(0);
-    }
-    for (i, v) in dacs.values_mut().enumerate() {
-        *v = pins.len() + 1 + i;
-    }
-    for (&ch, &id) in &dacs {
-        let pin = if ch == 1 { "PA4" } else { "PA5" };
-        let _ = writeln!(s, "$var wire 12 {} DAC{ch}_{pin} $end", ident(id));
+    for (&ch, ids) in &dacs {
+        let pin = dac_pin(ch);
+        if opts.vectors {
+            let _ = writeln!(s, "$var wire 12 {} DAC{ch}_{pin} $end", ident(ids[0]));
+        } else {
+            for (i, &id) in ids.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "$var wire 1 {} DAC{ch}_{pin}[{}] $end",
+                    ident(id),
+                    11 - i
+                );
+            }
+        }
     }
     s.push_str("$upscope $end\n$enddefinitions $end\n");
     s.push_str("#0\n$dumpvars\n");
-    let _ = writeln!(s, "b0 {}", ident(0));
+    if let Some(id) = cycle_id {
+        let _ = writeln!(s, "b0 {}", ident(id));
+    }
     for &id in pins.values() {
         let _ = writeln!(s, "x{}", ident(id));
     }
-    for &id in dacs.values() {
-        let _ = writeln!(s, "bx {}", ident(id));
+    for ids in dacs.values() {
+        if opts.vectors {
+            let _ = writeln!(s, "bx {}", ident(ids[0]));
+        } else {
+            for &id in ids {
+                let _ = writeln!(s, "x{}", ident(id));
+            }
+        }
     }
     s.push_str("$end\n");
-    let mut level: BTreeMap<(u8, u8), bool> = BTreeMap::new();
-    let mut last_time: Option<u64> = Some(0);
-    let mut last_cycle = 0u64;
+
     // Pin changes and DAC samples merged in time (pins first at equal cycles).
     let mut sorted: Vec<(u64, usize, Change)> = trace
         .iter()
@@ -255,47 +369,184 @@ pub fn render_all(
             .map(|(i, d)| (d.0, trace.len() + i, Change::Dac(d.1, d.2))),
     );
     sorted.sort_by_key(|e| (e.0, e.1));
+    let mut level: BTreeMap<(u8, u8), bool> = BTreeMap::new();
     let mut codes: BTreeMap<u8, u16> = BTreeMap::new();
+    let mut last_time: Option<u64> = Some(0);
+    let mut last_cycle = 0u64;
     for (cycle, _, change) in sorted {
-        let (port, pin, lv) = match change {
-            Change::Pin(port, pin, lv) => (port, pin, lv),
+        // What changes: skip repeats of the level or code already shown.
+        match change {
+            Change::Pin(port, pin, lv) => {
+                if level.insert((port, pin), lv) == Some(lv) {
+                    continue;
+                }
+            }
             Change::Dac(ch, code) => {
                 if codes.get(&ch) == Some(&code) {
                     continue;
                 }
-                codes.insert(ch, code);
-                let t = map.ns(cycle);
-                if last_time != Some(t) {
-                    let _ = writeln!(s, "#{t}");
-                    last_time = Some(t);
-                }
-                if cycle != last_cycle {
-                    let _ = writeln!(s, "b{cycle:b} {}", ident(0));
-                    last_cycle = cycle;
-                }
-                let _ = writeln!(s, "b{code:012b} {}", ident(dacs[&ch]));
-                continue;
             }
-        };
-        if level.get(&(port, pin)) == Some(&lv) {
-            continue;
         }
-        level.insert((port, pin), lv);
         let t = map.ns(cycle);
         if last_time != Some(t) {
             let _ = writeln!(s, "#{t}");
             last_time = Some(t);
         }
-        if cycle != last_cycle {
-            let _ = writeln!(s, "b{cycle:b} {}", ident(0));
-            last_cycle = cycle;
+        if let Some(id) = cycle_id {
+            if cycle != last_cycle {
+                let _ = writeln!(s, "b{cycle:b} {}", ident(id));
+                last_cycle = cycle;
+            }
         }
-        let _ = writeln!(
-            s,
-            "{}{}",
-            if lv { '1' } else { '0' },
-            ident(pins[&(port, pin)])
-        );
+        match change {
+            Change::Pin(port, pin, lv) => {
+                let _ = writeln!(
+                    s,
+                    "{}{}",
+                    if lv { '1' } else { '0' },
+                    ident(pins[&(port, pin)])
+                );
+            }
+            Change::Dac(ch, code) => {
+                let old = codes.insert(ch, code);
+                let ids = &dacs[&ch];
+                if opts.vectors {
+                    let _ = writeln!(s, "b{code:012b} {}", ident(ids[0]));
+                } else {
+                    for (i, &id) in ids.iter().enumerate() {
+                        let bit = 11 - i;
+                        let v = (code >> bit) & 1;
+                        if old.map(|o| (o >> bit) & 1) != Some(v) {
+                            let _ = writeln!(s, "{v}{}", ident(id));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The end of the recording, after the last change.
+    let last = last_time.unwrap_or(0);
+    let end = match opts.end {
+        Some(c) => map.ns(c).max(last + 1),
+        None => last + 1,
+    };
+    let _ = writeln!(s, "#{end}");
+    if let (Some(id), Some(c)) = (cycle_id, opts.end) {
+        if c != last_cycle {
+            let _ = writeln!(s, "b{c:b} {}", ident(id));
+        }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board() -> pybsim_boards::Board {
+        pybsim_boards::Board::builtin("pybv11").expect("built-in board")
+    }
+
+    #[test]
+    fn every_cycle_is_recovered_from_its_time_stamp() {
+        // Boot on the HSI, switch to 168 MHz, then to 48 MHz.
+        let map = ClockMap::new(&[
+            (0, 16_000_000),
+            (1_000_003, 168_000_000),
+            (5_000_000, 48_000_000),
+        ]);
+        for c in (0..2_000_000)
+            .chain(4_999_000..5_001_000)
+            .chain([u64::from(u32::MAX) * 7])
+        {
+            assert_eq!(map.cycle(map.ns(c)), c, "cycle {c}");
+        }
+        // Time stamps between two cycles' times belong to the later cycle.
+        assert_eq!(map.cycle(map.ns(1_000_010) + 1), 1_000_011);
+        assert_eq!(map.segments().len(), 3);
+    }
+
+    fn lines_of(text: &str) -> Vec<&str> {
+        text.lines().collect()
+    }
+
+    #[test]
+    fn the_default_dump_has_only_one_bit_wires() {
+        let trace = [(1000, 0, 0, true), (2000, 0, 0, false), (2000, 0, 13, true)];
+        let dac = [(1500, 1, 0x0A5), (1600, 1, 0x0A5), (3000, 1, 0xFA0)];
+        let v = render_with(
+            &trace,
+            &dac,
+            &[(0, 168_000_000)],
+            &board(),
+            VcdOptions::default(),
+        );
+        assert!(!v.lines().any(|l| l.starts_with('b')), "{v}");
+        assert!(!v.contains("cycle $end"), "{v}");
+        let vars: Vec<&str> = v.lines().filter(|l| l.starts_with("$var")).collect();
+        assert_eq!(vars.len(), 2 + 12, "{v}");
+        assert!(vars.iter().all(|l| l.starts_with("$var wire 1 ")), "{v}");
+        assert!(v.contains(" DAC1_PA4[11] $end") && v.contains(" DAC1_PA4[0] $end"));
+        // 0x0A5 = 0000 1010 0101: at 1500 cycles (8928 ns) every bit is set from x.
+        let body = &v[v.find("#8928\n").expect("DAC time stamp")..];
+        let first: Vec<&str> = lines_of(body)[1..13].to_vec();
+        let bits: String = first.iter().map(|l| &l[..1]).collect();
+        assert_eq!(bits, "000010100101", "{body}");
+        // The repeat at 1600 cycles is left out; at 3000 only the bits that change.
+        assert!(!v.contains("#9523\n"), "{v}");
+        let last = &v[v.find("#17857\n").expect("second DAC change")..];
+        // Then the end of the recording, 1 ns later.
+        assert_eq!(
+            lines_of(last).len(),
+            2 + (0x0A5u16 ^ 0xFA0).count_ones() as usize
+        );
+        assert!(v.ends_with("#17858\n"), "{v}");
+        // Pin changes at cycles 1000 and 2000 (5952 and 11904 ns).
+        assert!(v.contains("#5952\n1"), "{v}");
+        assert!(v.contains("#11904\n0"), "{v}");
+    }
+
+    #[test]
+    fn vectors_bring_the_cycle_counter_and_dac_vectors() {
+        let trace = [(1000, 0, 0, true)];
+        let dac = [(1500, 2, 0x123)];
+        let v = render_with(
+            &trace,
+            &dac,
+            &[],
+            &board(),
+            VcdOptions {
+                vectors: true,
+                end: Some(2000),
+            },
+        );
+        assert!(v.contains("$var integer 64 ! cycle $end"), "{v}");
+        assert!(v.contains("$var wire 12 # DAC2_PA5 $end"), "{v}");
+        assert!(v.contains("#5952\nb1111101000 !\n1\"\n"), "{v}");
+        assert!(
+            v.contains("#8928\nb10111011100 !\nb000100100011 #\n"),
+            "{v}"
+        );
+        // The end of the run, with the counter there.
+        assert!(v.ends_with("#11904\nb11111010000 !\n"), "{v}");
+    }
+
+    #[test]
+    fn the_comment_lists_the_clock_stretches() {
+        let v = render_with(
+            &[(10, 1, 4, true)],
+            &[],
+            &[(0, 16_000_000), (800, 168_000_000)],
+            &board(),
+            VcdOptions::default(),
+        );
+        assert!(
+            v.contains("clock from cycle 0 (t0 0 ns) at 16000000 Hz"),
+            "{v}"
+        );
+        assert!(
+            v.contains("clock from cycle 800 (t0 50000 ns) at 168000000 Hz"),
+            "{v}"
+        );
+    }
 }

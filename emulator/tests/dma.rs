@@ -69,7 +69,63 @@ fn dac_write_timed_outputs_the_buffer_one_sample_per_period() {
     // DAC(2).write: one sample, one APB1 cycle (4 CPU cycles) after the DHR write.
     let ch2: Vec<_> = t.iter().filter(|s| s.2 == 2).map(|s| s.3).collect();
     assert_eq!(ch2.last(), Some(&0x123), "{t:?}");
+    // The default dump: each DAC channel as twelve 1-bit wires (sigrok reads no
+    // vectors); the 250 sample (4000 = 1111 1010 0000) sets bits 11-7 and 5.
     let v = std::fs::read_to_string(&vcd).unwrap();
+    assert!(!v.lines().any(|l| l.starts_with('b')), "{v}");
+    for bit in 0..12 {
+        assert!(v.contains(&format!(" DAC1_PA4[{bit}] $end")), "{v}");
+        assert!(v.contains(&format!(" DAC2_PA5[{bit}] $end")), "{v}");
+    }
+    let code_at = |v: &str, ch: &str| -> Vec<u16> {
+        // The channel's code after each time stamp at which one of its bits changed.
+        let ids: Vec<(String, u32)> = (0..12)
+            .map(|bit| {
+                let name = format!(" {ch}[{bit}] $end");
+                let l = v.lines().find(|l| l.ends_with(&name)).unwrap();
+                (l.split_whitespace().nth(3).unwrap().to_string(), bit)
+            })
+            .collect();
+        let mut code = 0u16;
+        let mut codes = Vec::new();
+        let mut changed = false;
+        for l in v.lines().skip_while(|l| !l.starts_with("$enddefinitions")) {
+            if l.starts_with('#') {
+                if changed {
+                    codes.push(code);
+                }
+                changed = false;
+            } else if let Some((id, bit)) = ids.iter().find(|(id, _)| l.len() > 1 && &l[1..] == id)
+            {
+                let _ = id;
+                match &l[..1] {
+                    "1" => code |= 1 << bit,
+                    "0" => code &= !(1 << bit),
+                    _ => continue,
+                }
+                changed = true;
+            }
+        }
+        if changed {
+            codes.push(code);
+        }
+        codes
+    };
+    let codes = code_at(&v, "DAC1_PA4");
+    assert_eq!(&codes[..6], &[0, 160, 320, 480, 640, 4000], "{codes:?}");
+    assert_eq!(code_at(&v, "DAC2_PA5").last(), Some(&0x123));
+    // With --vcd-vectors: 12-bit vectors and the cycle counter.
+    let vcd2 = dir().join("dac-vectors.vcd");
+    let o = pybsim(&[
+        "run",
+        "--vcd",
+        vcd2.to_str().unwrap(),
+        "--vcd-vectors",
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    let v = std::fs::read_to_string(&vcd2).unwrap();
+    assert!(v.contains("$var integer 64 ! cycle $end"), "{v}");
     assert!(
         v.contains("$var wire 12 ") && v.contains(" DAC1_PA4 $end"),
         "{v}"
@@ -79,6 +135,9 @@ fn dac_write_timed_outputs_the_buffer_one_sample_per_period() {
         v.contains("b111110100000 "),
         "the 250 sample (4000) is in the dump"
     );
+    // --vcd-vectors needs --vcd.
+    let o = pybsim(&["run", "--vcd-vectors", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(64));
 }
 
 #[test]

@@ -133,7 +133,16 @@ fn s05_vcd_has_1000_edges_one_loop_apart() {
     assert!(String::from_utf8_lossy(&out).contains("toggles 1000 X1 = 0"));
     let trace = pins.take();
     let clocks = s.machine.clock_history();
-    let text = pybsim::vcd::render(&trace, &clocks, &s.board);
+    let text = pybsim::vcd::render_with(
+        &trace,
+        &[],
+        &clocks,
+        &s.board,
+        pybsim::vcd::VcdOptions {
+            vectors: true,
+            ..Default::default()
+        },
+    );
     // Parse the dump: the X1 wire's id, then its changes with the cycle counter.
     let id_of = |name: &str| {
         text.lines()
@@ -185,6 +194,33 @@ fn s05_vcd_has_1000_edges_one_loop_apart() {
     );
     // The nanosecond time stamps follow the cycle counter at 168 MHz.
     assert!(text.contains("$timescale 1 ns $end"));
+    // The default dump (1-bit wires only, for sigrok) has no counter, but every edge's
+    // cycle comes back from its time stamp through the clock stretches.
+    let plain = pybsim::vcd::render(&trace, &clocks, &s.board);
+    assert!(!plain.contains(" cycle $end"));
+    let map = pybsim::vcd::ClockMap::new(&clocks);
+    let x1 = plain
+        .lines()
+        .find(|l| l.starts_with("$var") && l.split_whitespace().nth(4) == Some("X1_PA0"))
+        .map(|l| l.split_whitespace().nth(3).unwrap().to_string())
+        .expect("X1 in the plain dump");
+    let mut t = 0u64;
+    let mut level: Option<char> = None;
+    let mut plain_edges = Vec::new();
+    for l in plain.lines() {
+        if let Some(ts) = l.strip_prefix('#') {
+            t = ts.parse().unwrap();
+        } else if l.len() > 1 && l[1..] == x1 {
+            let v = l.chars().next().unwrap();
+            if v != 'x' && matches!(level, Some(p) if p != v) {
+                plain_edges.push(map.cycle(t));
+            }
+            if v != 'x' {
+                level = Some(v);
+            }
+        }
+    }
+    assert_eq!(plain_edges, edges);
 }
 
 #[test]
@@ -213,4 +249,58 @@ fn profiling_does_not_change_cycle_counts() {
         assert_eq!(s.machine.now(), pnow, "{name}: cycles");
         assert_eq!(report.start_cycle + report.total_cycles, pnow);
     }
+}
+
+/// The Chrome trace is JSON (serde_json reads it back) with its threads named by
+/// metadata events (Perfetto shows "CPU", "GC", "interrupts"); collections are on the
+/// GC thread, exception handlers and what they call on the interrupts thread, and on each
+/// thread the slices nest as a stack does.
+#[test]
+fn trace_json_names_its_threads_and_nests_per_thread() {
+    let Some(fw) = firmware() else { return };
+    let (_, report, _) = profiled(&fw, "s07_gc.py");
+    let doc: serde_json::Value = serde_json::from_str(&report.trace_json()).expect("valid JSON");
+    let events = doc["traceEvents"].as_array().expect("traceEvents");
+    let name_of = |tid: u64| {
+        events
+            .iter()
+            .find(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["tid"] == tid)
+            .map(|e| e["args"]["name"].as_str().unwrap().to_string())
+    };
+    assert_eq!(name_of(1).as_deref(), Some("CPU"));
+    assert_eq!(name_of(2).as_deref(), Some("GC"));
+    assert_eq!(name_of(3).as_deref(), Some("interrupts"));
+    let slices: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+    let on = |tid: u64| slices.iter().filter(move |e| e["tid"] == tid);
+    // Every collection of the report is a GC slice; every exception slice is on the
+    // interrupts thread, and there are some (SysTick at least).
+    assert_eq!(on(2).count(), report.gcs.len());
+    assert!(report.gcs.len() >= 2);
+    assert!(on(2).all(|e| e["cat"] == "gc"));
+    assert!(slices
+        .iter()
+        .filter(|e| e["cat"] == "exception")
+        .all(|e| e["tid"] == 3));
+    assert!(on(3).any(|e| e["name"] == "[SysTick]"), "no SysTick slice");
+    assert!(on(1).all(|e| e["cat"] != "exception"));
+    // Nesting per thread: a slice that starts inside another ends inside it too.
+    for tid in [1, 3] {
+        // Times in whole nanoseconds (the trace has µs with three decimals).
+        let ns = |v: &serde_json::Value| (v.as_f64().unwrap() * 1000.0).round() as u64;
+        let mut open: Vec<u64> = Vec::new();
+        for e in on(tid) {
+            let (ts, end) = (ns(&e["ts"]), ns(&e["ts"]) + ns(&e["dur"]));
+            while open.last().is_some_and(|&parent_end| parent_end <= ts) {
+                open.pop();
+            }
+            if let Some(&parent_end) = open.last() {
+                assert!(end <= parent_end, "tid {tid}: {e} crosses its parent");
+            }
+            open.push(end);
+        }
+    }
+    // The report JSON is valid too and carries the same totals.
+    let j: serde_json::Value = serde_json::from_str(&report.json()).expect("valid JSON");
+    assert_eq!(j["total_cycles"].as_u64(), Some(report.total_cycles));
+    assert_eq!(j["gc"].as_array().unwrap().len(), report.gcs.len());
 }

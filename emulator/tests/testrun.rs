@@ -51,186 +51,51 @@ fn snapshots(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-// ---- a small JSON reader, enough to check the report ----
+// ---- the JSON report, read with serde_json ----
 
-#[derive(Debug, Clone, PartialEq)]
-enum J {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<J>),
-    Obj(Vec<(String, J)>),
+use serde_json::Value as J;
+
+/// Short ways into a JSON value that panic with the value when it is not what the test
+/// expects.
+trait Jx {
+    fn at(&self, k: &str) -> &J;
+    fn s(&self) -> &str;
+    fn n(&self) -> f64;
+    fn arr(&self) -> &[J];
 }
 
-impl J {
-    fn get(&self, k: &str) -> &J {
-        match self {
-            J::Obj(m) => m
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v)
-                .unwrap_or_else(|| panic!("no key {k:?} in {self:?}")),
-            _ => panic!("{self:?} is not an object"),
-        }
+impl Jx for J {
+    fn at(&self, k: &str) -> &J {
+        self.get(k)
+            .unwrap_or_else(|| panic!("no key {k:?} in {self}"))
     }
     fn s(&self) -> &str {
-        match self {
-            J::Str(s) => s,
-            _ => panic!("{self:?} is not a string"),
-        }
+        self.as_str()
+            .unwrap_or_else(|| panic!("{self} is not a string"))
     }
     fn n(&self) -> f64 {
-        match self {
-            J::Num(n) => *n,
-            _ => panic!("{self:?} is not a number"),
-        }
+        self.as_f64()
+            .unwrap_or_else(|| panic!("{self} is not a number"))
     }
     fn arr(&self) -> &[J] {
-        match self {
-            J::Arr(a) => a,
-            _ => panic!("{self:?} is not an array"),
-        }
-    }
-}
-
-struct P<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl P<'_> {
-    fn ws(&mut self) {
-        while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, c: u8) {
-        self.ws();
-        assert_eq!(
-            self.b.get(self.i),
-            Some(&c),
-            "JSON: expected {:?} at {}",
-            c as char,
-            self.i
-        );
-        self.i += 1;
-    }
-    fn value(&mut self) -> J {
-        self.ws();
-        match self.b[self.i] {
-            b'{' => {
-                self.i += 1;
-                let mut m = Vec::new();
-                self.ws();
-                if self.b[self.i] == b'}' {
-                    self.i += 1;
-                    return J::Obj(m);
-                }
-                loop {
-                    self.ws();
-                    let k = match self.value() {
-                        J::Str(s) => s,
-                        v => panic!("JSON: key {v:?}"),
-                    };
-                    self.eat(b':');
-                    m.push((k, self.value()));
-                    self.ws();
-                    self.i += 1;
-                    match self.b[self.i - 1] {
-                        b',' => continue,
-                        b'}' => return J::Obj(m),
-                        c => panic!("JSON: {:?} in object", c as char),
-                    }
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                let mut a = Vec::new();
-                self.ws();
-                if self.b[self.i] == b']' {
-                    self.i += 1;
-                    return J::Arr(a);
-                }
-                loop {
-                    a.push(self.value());
-                    self.ws();
-                    self.i += 1;
-                    match self.b[self.i - 1] {
-                        b',' => continue,
-                        b']' => return J::Arr(a),
-                        c => panic!("JSON: {:?} in array", c as char),
-                    }
-                }
-            }
-            b'"' => {
-                self.i += 1;
-                let mut s = Vec::new();
-                loop {
-                    let c = self.b[self.i];
-                    self.i += 1;
-                    match c {
-                        b'"' => return J::Str(String::from_utf8(s).unwrap()),
-                        b'\\' => {
-                            let e = self.b[self.i];
-                            self.i += 1;
-                            match e {
-                                b'n' => s.push(b'\n'),
-                                b'r' => s.push(b'\r'),
-                                b't' => s.push(b'\t'),
-                                b'"' | b'\\' | b'/' => s.push(e),
-                                b'u' => {
-                                    let h =
-                                        std::str::from_utf8(&self.b[self.i..self.i + 4]).unwrap();
-                                    let c = char::from_u32(u32::from_str_radix(h, 16).unwrap())
-                                        .unwrap();
-                                    self.i += 4;
-                                    s.extend_from_slice(c.to_string().as_bytes());
-                                }
-                                _ => panic!("JSON: escape \\{}", e as char),
-                            }
-                        }
-                        c if c < 0x20 => panic!("JSON: raw control character in string"),
-                        c => s.push(c),
-                    }
-                }
-            }
-            b't' if self.b[self.i..].starts_with(b"true") => {
-                self.i += 4;
-                J::Bool(true)
-            }
-            b'f' if self.b[self.i..].starts_with(b"false") => {
-                self.i += 5;
-                J::Bool(false)
-            }
-            b'n' if self.b[self.i..].starts_with(b"null") => {
-                self.i += 4;
-                J::Null
-            }
-            _ => {
-                let st = self.i;
-                while self.i < self.b.len() && b"-+.eE0123456789".contains(&self.b[self.i]) {
-                    self.i += 1;
-                }
-                let t = std::str::from_utf8(&self.b[st..self.i]).unwrap();
-                J::Num(
-                    t.parse()
-                        .unwrap_or_else(|_| panic!("JSON: bad number {t:?}")),
-                )
-            }
-        }
+        self.as_array()
+            .unwrap_or_else(|| panic!("{self} is not an array"))
     }
 }
 
 fn parse_json(s: &str) -> J {
-    let mut p = P {
-        b: s.as_bytes(),
-        i: 0,
-    };
-    let v = p.value();
-    p.ws();
-    assert_eq!(p.i, s.len(), "JSON: trailing text");
-    v
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("the JSON report does not parse: {e}\n{s}"))
+}
+
+/// The JUnit file keeps to the strict schema (when xmllint is there to say).
+fn assert_strict_junit(file: &Path) {
+    if let Some(Err(e)) = common::validate_junit(file) {
+        panic!(
+            "{} is not valid against junit-strict.xsd:\n{e}\n{}",
+            file.display(),
+            std::fs::read_to_string(file).unwrap_or_default()
+        );
+    }
 }
 
 /// Checks that `x` is well-formed XML (one root, balanced tags, quoted attributes,
@@ -307,10 +172,10 @@ fn check_text(t: &str) {
 
 fn by_name<'a>(report: &'a J, name: &str) -> &'a J {
     report
-        .get("tests")
+        .at("tests")
         .arr()
         .iter()
-        .find(|t| t.get("name").s().ends_with(&format!("/{name}")))
+        .find(|t| t.at("name").s().ends_with(&format!("/{name}")))
         .unwrap_or_else(|| panic!("no test {name} in the report"))
 }
 
@@ -349,6 +214,15 @@ fn selftest_reports_every_outcome() {
 
     // Human report.
     assert!(stdout.contains("4 passed, 7 failed, 1 skipped"), "{stdout}");
+    // Of the tests that passed, one had no .exp.
+    assert!(
+        stdout.contains(", 1 with no expected output (no .exp; --bless writes it)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/no_exp.py [") && stdout.contains("]: no expected output; "),
+        "{stdout}"
+    );
     assert!(stdout.contains("/pass.py ["), "{stdout}");
     assert!(
         stdout.contains("- BETA    <-- first difference\n  + beta"),
@@ -371,34 +245,44 @@ fn selftest_reports_every_outcome() {
 
     // JSON report.
     let r = parse_json(&std::fs::read_to_string(&json).unwrap());
-    assert_eq!(r.get("format").s(), "pybsim-test");
-    let sum = r.get("summary");
-    assert_eq!(sum.get("tests").n(), 12.0);
-    assert_eq!(sum.get("passed").n(), 4.0);
-    assert_eq!(sum.get("failed").n(), 7.0);
-    assert_eq!(sum.get("skipped").n(), 1.0);
-    assert_eq!(sum.get("new_snapshots").n(), 4.0);
-    assert_eq!(sum.get("snapshots_written").n(), 0.0);
-    let status = |n: &str| by_name(&r, n).get("status").s().to_string();
-    let kind = |n: &str| by_name(&r, n).get("kind").clone();
+    assert_eq!(r.at("format").s(), "pybsim-test");
+    let sum = r.at("summary");
+    assert_eq!(sum.at("tests").n(), 12.0);
+    assert_eq!(sum.at("passed").n(), 4.0);
+    assert_eq!(sum.at("failed").n(), 7.0);
+    assert_eq!(sum.at("skipped").n(), 1.0);
+    assert_eq!(sum.at("new_snapshots").n(), 4.0);
+    assert_eq!(sum.at("snapshots_written").n(), 0.0);
+    assert_eq!(sum.at("no_expected_output").n(), 1.0);
+    assert_eq!(
+        by_name(&r, "no_exp.py").at("expected_output"),
+        &J::Bool(false)
+    );
+    assert_eq!(by_name(&r, "pass.py").at("expected_output"), &J::Bool(true));
+    assert!(by_name(&r, "no_exp.py")
+        .at("reason")
+        .s()
+        .starts_with("no expected output"));
+    let status = |n: &str| by_name(&r, n).at("status").s().to_string();
+    let kind = |n: &str| by_name(&r, n).at("kind").clone();
     for p in ["pass.py", "no_exp.py", "exception_expected.py", "wired.py"] {
         assert_eq!(status(p), "passed", "{p}: {:?}", by_name(&r, p));
-        let snap = by_name(&r, p).get("snapshot");
-        assert_eq!(snap.get("state").s(), "new");
-        assert_eq!(snap.get("written"), &J::Bool(false));
-        assert!(by_name(&r, p).get("cycles").n() > 0.0);
-        assert_eq!(by_name(&r, p).get("cycles_exact"), &J::Bool(true));
+        let snap = by_name(&r, p).at("snapshot");
+        assert_eq!(snap.at("state").s(), "new");
+        assert_eq!(snap.at("written"), &J::Bool(false));
+        assert!(by_name(&r, p).at("cycles").n() > 0.0);
+        assert_eq!(by_name(&r, p).at("cycles_exact"), &J::Bool(true));
     }
     assert_eq!(
-        by_name(&r, "exception_expected.py").get("outcome").s(),
+        by_name(&r, "exception_expected.py").at("outcome").s(),
         "exception"
     );
     assert_eq!(
-        by_name(&r, "pass.py").get("output").s(),
+        by_name(&r, "pass.py").at("output").s(),
         "hello 42\nline 0\nline 1\nline 2\n"
     );
     assert_eq!(
-        by_name(&r, "wired.py").get("output").s(),
+        by_name(&r, "wired.py").at("output").s(),
         "X2 follows X1: 1 0\n"
     );
     let expect_fail = [
@@ -412,52 +296,73 @@ fn selftest_reports_every_outcome() {
     ];
     for (n, k, o) in expect_fail {
         assert_eq!(status(n), "failed", "{n}");
-        assert_eq!(kind(n), J::Str(k.into()), "{n}");
-        assert_eq!(by_name(&r, n).get("outcome").s(), o, "{n}");
+        assert_eq!(kind(n), J::String(k.into()), "{n}");
+        assert_eq!(by_name(&r, n).at("outcome").s(), o, "{n}");
     }
     assert!(by_name(&r, "fail_output.py")
-        .get("details")
+        .at("details")
         .s()
         .contains("first difference at line 2"));
     let fault = by_name(&r, "fault.py");
-    assert!(fault.get("details").s().contains("0x60000000"), "{fault:?}");
-    assert!(fault.get("output").s().starts_with("before the fault\n"));
-    assert!(!fault.get("output").s().contains("not reached"));
+    assert!(fault.at("details").s().contains("0x60000000"), "{fault:?}");
+    assert!(fault.at("output").s().starts_with("before the fault\n"));
+    assert!(!fault.at("output").s().contains("not reached"));
     let bc = by_name(&r, "budget_cycles.py");
-    assert!(bc.get("reason").s().contains("max-cycles 2_000_000"));
-    assert!(bc.get("cycles").n() >= 2_000_000.0);
+    assert!(bc.at("reason").s().contains("max-cycles 2_000_000"));
+    assert!(bc.at("cycles").n() >= 2_000_000.0);
     assert!(
-        bc.get("details").s().contains("where the cycles went"),
+        bc.at("details").s().contains("where the cycles went"),
         "{bc:?}"
     );
-    let cc = by_name(&r, "cycles_changed.py").get("snapshot");
-    assert_eq!(cc.get("state").s(), "over_tolerance");
-    assert_eq!(cc.get("old").n(), 597_597.0);
-    assert!(cc.get("ratio").n() > 1.01);
-    assert_eq!(cc.get("written"), &J::Bool(false));
+    let cc = by_name(&r, "cycles_changed.py").at("snapshot");
+    assert_eq!(cc.at("state").s(), "over_tolerance");
+    assert_eq!(cc.at("old").n(), 597_597.0);
+    assert!(cc.at("ratio").n() > 1.01);
+    assert_eq!(cc.at("written"), &J::Bool(false));
     // Faster beyond the tolerance fails as well: a drop is blessed like a rise.
-    let cf = by_name(&r, "cycles_faster.py").get("snapshot");
-    assert_eq!(cf.get("state").s(), "over_tolerance");
-    assert_eq!(cf.get("old").n(), 100_000_000.0);
-    assert!(cf.get("ratio").n() < 0.99);
+    let cf = by_name(&r, "cycles_faster.py").at("snapshot");
+    assert_eq!(cf.at("state").s(), "over_tolerance");
+    assert_eq!(cf.at("old").n(), 100_000_000.0);
+    assert!(cf.at("ratio").n() < 0.99);
     assert_eq!(status("skipped.py"), "skipped");
     assert_eq!(
-        by_name(&r, "skipped.py").get("reason").s(),
+        by_name(&r, "skipped.py").at("reason").s(),
         "needs a host on the USB port"
     );
-    assert_eq!(by_name(&r, "skipped.py").get("outcome"), &J::Null);
+    assert_eq!(by_name(&r, "skipped.py").at("outcome"), &J::Null);
 
     // Without --bless nothing was written.
     let snaps = snapshots(&dir);
     assert_eq!(snaps.len(), 2, "{snaps:?}");
 
-    // JUnit report.
+    // JUnit report: valid against the strict schema, pybsim's figures in the suite's
+    // properties.
+    assert_strict_junit(&junit);
     let x = std::fs::read_to_string(&junit).unwrap();
     let names = check_xml(&x);
+    assert_eq!(names.iter().filter(|n| *n == "properties").count(), 1);
+    assert!(
+        x.contains("<property name=\"pybsim.version\" value=\""),
+        "{x}"
+    );
+    let pass_cycles = by_name(&r, "pass.py").at("cycles").n() as u64;
+    assert!(
+        x.contains(&format!("/pass.py\" value=\"{pass_cycles}\"/>")),
+        "{x}"
+    );
+    assert!(x.contains("<property name=\"expected-output:"), "{x}");
+    assert!(x.contains("/no_exp.py\" value=\"none\"/>"), "{x}");
+    assert!(!x.contains(" file=\""), "{x}");
     assert_eq!(names[0], "testsuites");
     assert_eq!(names.iter().filter(|n| *n == "testcase").count(), 12);
     assert_eq!(names.iter().filter(|n| *n == "failure").count(), 7);
     assert_eq!(names.iter().filter(|n| *n == "skipped").count(), 1);
+    assert!(
+        x.contains(
+            "<testsuites name=\"pybsim test\" tests=\"12\" failures=\"7\" errors=\"0\" time=\""
+        ),
+        "{x}"
+    );
     assert!(
         x.contains("tests=\"12\" failures=\"7\" errors=\"0\" skipped=\"1\""),
         "{x}"
@@ -485,12 +390,34 @@ fn bless_writes_snapshots_and_a_second_run_changes_none() {
     let r = parse_json(&text(&out.stdout));
     // Progress went to stderr, as the JSON went to stdout.
     assert!(text(&out.stderr).contains("PASS "));
-    assert_eq!(r.get("summary").get("new_snapshots").n(), 4.0);
-    assert_eq!(r.get("summary").get("snapshots_written").n(), 6.0);
+    assert_eq!(r.at("summary").at("new_snapshots").n(), 4.0);
+    assert_eq!(r.at("summary").at("snapshots_written").n(), 6.0);
+    // --bless also writes the .exp of a test that passed without one (the two cycle
+    // tests pass once blessed), and only that.
+    assert_eq!(r.at("summary").at("exp_written").n(), 3.0);
+    for n in ["cycles_changed.py", "cycles_faster.py"] {
+        assert!(dir.join(format!("{n}.exp")).exists(), "{n}");
+    }
+    assert!(!dir.join("budget_time.py.exp").exists());
+    assert_eq!(r.at("summary").at("no_expected_output").n(), 0.0);
+    assert!(by_name(&r, "no_exp.py")
+        .at("reason")
+        .s()
+        .starts_with(".exp written"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("no_exp.py.exp")).unwrap(),
+        by_name(&r, "no_exp.py").at("output").s()
+    );
+    assert!(!dir.join("exception.py.exp").exists());
+    // A differing .exp is --bless-exp's to rewrite, not --bless's.
+    assert_eq!(
+        std::fs::read(dir.join("fail_output.py.exp")).unwrap(),
+        std::fs::read(repo().join("tests/pybsim-test/selftest/fail_output.py.exp")).unwrap()
+    );
     let cc = by_name(&r, "cycles_changed.py");
-    assert_eq!(cc.get("status").s(), "passed");
-    assert_eq!(cc.get("snapshot").get("written"), &J::Bool(true));
-    assert!(cc.get("reason").s().contains("snapshot rewritten"));
+    assert_eq!(cc.at("status").s(), "passed");
+    assert_eq!(cc.at("snapshot").at("written"), &J::Bool(true));
+    assert!(cc.at("reason").s().contains("snapshot rewritten"));
     let first = snapshots(&dir);
     let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -504,7 +431,7 @@ fn bless_writes_snapshots_and_a_second_run_changes_none() {
             "wired.py.cycles"
         ]
     );
-    let pass_cycles = by_name(&r, "pass.py").get("cycles").n() as u64;
+    let pass_cycles = by_name(&r, "pass.py").at("cycles").n() as u64;
     let snap = text(&first.iter().find(|(n, _)| n == "pass.py.cycles").unwrap().1);
     assert_eq!(
         snap.lines().last().unwrap().replace('_', ""),
@@ -515,7 +442,8 @@ fn bless_writes_snapshots_and_a_second_run_changes_none() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(snapshots(&dir), first, "a second run changed a snapshot");
     let r = parse_json(&text(&out.stdout));
-    assert_eq!(r.get("summary").get("snapshots_written").n(), 0.0);
+    assert_eq!(r.at("summary").at("snapshots_written").n(), 0.0);
+    assert_eq!(r.at("summary").at("exp_written").n(), 0.0);
     for n in [
         "pass.py",
         "no_exp.py",
@@ -524,25 +452,21 @@ fn bless_writes_snapshots_and_a_second_run_changes_none() {
         "cycles_changed.py",
         "cycles_faster.py",
     ] {
-        assert_eq!(
-            by_name(&r, n).get("snapshot").get("state").s(),
-            "same",
-            "{n}"
-        );
+        assert_eq!(by_name(&r, n).at("snapshot").at("state").s(), "same", "{n}");
     }
     // Without --bless, the blessed tests pass now, cycles_changed.py included.
     let out = pybsim(&[d, "--json", "-"]);
     let r = parse_json(&text(&out.stdout));
-    assert_eq!(r.get("summary").get("passed").n(), 6.0);
+    assert_eq!(r.at("summary").at("passed").n(), 6.0);
 
     // --bless-exp takes the output as the new expectation.
     let f = dir.join("fail_output.py");
     let out = pybsim(&[f.to_str().unwrap(), "--bless-exp", "--json", "-"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let r = parse_json(&text(&out.stdout));
-    assert_eq!(r.get("summary").get("exp_written").n(), 1.0);
+    assert_eq!(r.at("summary").at("exp_written").n(), 1.0);
     assert!(by_name(&r, "fail_output.py")
-        .get("reason")
+        .at("reason")
         .s()
         .starts_with(".exp rewritten"));
     assert_eq!(
@@ -562,10 +486,10 @@ fn partitions_run_every_test_exactly_once() {
     let names = |args: &[&str]| -> Vec<String> {
         let out = pybsim(args);
         let r = parse_json(&text(&out.stdout));
-        r.get("tests")
+        r.at("tests")
             .arr()
             .iter()
-            .map(|t| t.get("name").s().to_string())
+            .map(|t| t.at("name").s().to_string())
             .collect()
     };
     let all = names(&[d, "--json"]);
@@ -590,6 +514,7 @@ fn partitions_run_every_test_exactly_once() {
     assert_eq!(out.status.code(), Some(1));
     let x = std::fs::read_to_string(&junit).unwrap();
     check_xml(&x);
+    assert_strict_junit(&junit);
     assert!(x.contains("name=\"pybsim test (shard 2/2)\""));
     let _ = std::fs::remove_file(&junit);
 }
@@ -642,9 +567,15 @@ fn bad_options_fail_the_test_naming_file_and_line() {
     assert_eq!(out.status.code(), Some(1));
     let r = parse_json(&text(&out.stdout));
     let a = by_name(&r, "a.py");
-    assert_eq!(a.get("kind").s(), "error");
-    assert!(a.get("reason").s().ends_with("a.py:1: unknown option `colour` (known: board, wire, stimuli, fs, sd, firmware, max-cycles, max-time, tolerance, rng-seed, skip)"), "{a:?}");
-    assert_eq!(by_name(&r, "b.py").get("status").s(), "passed");
+    assert_eq!(a.at("kind").s(), "error");
+    assert!(
+        a.at("reason").s().ends_with(&format!(
+            "a.py:1: unknown option `colour` (known: {})",
+            pybsim::test::options::KEYS
+        )),
+        "{a:?}"
+    );
+    assert_eq!(by_name(&r, "b.py").at("status").s(), "passed");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -663,8 +594,8 @@ fn scenarios_pass_and_a_second_bless_changes_no_snapshot() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(snapshots(&dir), first, "a second run changed a snapshot");
     let r = parse_json(&text(&out.stdout));
-    assert_eq!(r.get("summary").get("passed").n(), 14.0);
-    assert_eq!(r.get("summary").get("snapshots_written").n(), 0.0);
+    assert_eq!(r.at("summary").at("passed").n(), 14.0);
+    assert_eq!(r.at("summary").at("snapshots_written").n(), 0.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -689,16 +620,341 @@ fn a_watchdog_reset_fails_the_test_at_once() {
     assert_eq!(out.status.code(), Some(1));
     let r = parse_json(&text(&out.stdout));
     let t = by_name(&r, "wdt.py");
-    assert_eq!(t.get("kind").s(), "watchdog", "{t:?}");
-    let reason = t.get("reason").s();
+    assert_eq!(t.at("kind").s(), "watchdog", "{t:?}");
+    let reason = t.at("reason").s();
     assert!(
         reason.starts_with("watchdog reset (Iwdg) at 0.2") && reason.ends_with("during the test"),
         "{reason}"
     );
-    assert_eq!(t.get("output").s(), "armed\n");
+    assert_eq!(t.at("output").s(), "armed\n");
     // Ended at the reset: well before the 2 s of the sleep, let alone the 10 s budget.
-    let board_ns = t.get("board_ns").n();
+    let board_ns = t.at("board_ns").n();
     assert!(board_ns > 0.2e9 && board_ns < 0.5e9, "{board_ns}");
     assert!(!text(&out.stderr).contains("pybsim: watchdog"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The schema the JUnit reports are checked against is strict where Jenkins' junit-10
+/// is: it rejects what earlier reports held (`skipped` on <testsuites>, `file` and
+/// <properties> on a <testcase>).
+#[test]
+fn the_strict_schema_rejects_what_jenkins_rejects() {
+    let dir = scratch("schema");
+    let ok = common::write(
+        &dir,
+        "ok.xml",
+        "<?xml version=\"1.0\"?>\n<testsuites tests=\"1\"><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\" time=\"0.5\"><properties><property name=\"a\" value=\"1\"/></properties><testcase name=\"t\" classname=\"c\" time=\"0.25\"><system-out>x</system-out></testcase></testsuite></testsuites>\n",
+    );
+    let Some(r) = common::validate_junit(&ok) else {
+        return;
+    };
+    assert_eq!(r, Ok(()));
+    for (name, xml, complaint) in [
+        (
+            "skipped.xml",
+            "<testsuites skipped=\"0\"><testsuite name=\"s\" tests=\"0\" failures=\"0\" errors=\"0\"/></testsuites>",
+            "skipped",
+        ),
+        (
+            "file.xml",
+            "<testsuites><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\"><testcase name=\"t\" file=\"t.py\"/></testsuite></testsuites>",
+            "file",
+        ),
+        (
+            "props.xml",
+            "<testsuites><testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\"><testcase name=\"t\"><properties/></testcase></testsuite></testsuites>",
+            "properties",
+        ),
+        (
+            "nocount.xml",
+            "<testsuites><testsuite name=\"s\" tests=\"1\"/></testsuites>",
+            "failures",
+        ),
+    ] {
+        let f = common::write(&dir, name, xml);
+        let e = common::validate_junit(&f).expect("xmllint is there").unwrap_err();
+        assert!(e.contains(complaint), "{name}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes the test files of a scratch suite.
+fn suite(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = scratch(name);
+    for (f, body) in files {
+        common::write(&dir, f, body);
+    }
+    dir
+}
+
+/// Scenario steps in header lines and a RON file: waits for console and UART lines,
+/// console and UART input, the switch, pin levels at an instant and within a span, LED
+/// toggles and frequency, fail-text and expect-text; failures name the step, the
+/// expected and observed values and the board time.
+#[test]
+fn scenarios_wait_send_press_and_check_pins() {
+    if !have_firmware() {
+        return;
+    }
+    let dir = suite(
+        "scenario",
+        &[
+            (
+                "led.py",
+                "# pybsim: step WaitLine(text: \"ready\", timeout: \"1s\")\n\
+                 # pybsim: step ExpectPin(pin: \"LED1\", level: On)\n\
+                 # pybsim: step Send(data: \"go\\r\")\n\
+                 # pybsim: step WaitLine(text: \"got go\", timeout: \"100ms\")\n\
+                 # pybsim: step ExpectPin(pin: \"LED1\", level: Off, within: \"10ms\")\n\
+                 # pybsim: expect-text finished\n\
+                 import pyb\npyb.LED(1).on()\nprint(\"ready\")\ns = input()\nprint(\"got\", s)\n\
+                 pyb.LED(1).off()\nprint(\"finished\")\n",
+            ),
+            (
+                "blink.py",
+                "# pybsim: scenario _blink.ron\nimport pyb\nled = pyb.LED(2)\n\
+                 t = pyb.Timer(4, freq=20, callback=lambda t: led.toggle())\nprint(\"blinking\")\n",
+            ),
+            (
+                "_blink.ron",
+                "Scenario(\n  expect_text: [\"blinking\"],\n  steps: [\n\
+                 WaitLine(text: \"blinking\", timeout: \"100ms\"),\n\
+                 ExpectToggles(pin: \"LED2\", count: 10, during: \"500ms\", tolerance: 1),\n\
+                 ExpectFrequency(pin: \"LED2\", hz: 10.0, duty: 50.0, during: \"500ms\", tolerance: \"0.1%\"),\n\
+                 ],\n)\n",
+            ),
+            (
+                "blink_wrong.py",
+                "# pybsim: step ExpectFrequency(pin: \"LED2\", hz: 12.0, during: \"500ms\")\nimport pyb\nled = pyb.LED(2)\n\
+                 t = pyb.Timer(4, freq=20, callback=lambda t: led.toggle())\n",
+            ),
+            (
+                "switch.py",
+                "# pybsim: step Delay(\"20ms\")\n# pybsim: step PressSwitch\n\
+                 # pybsim: step WaitLine(text: \"pressed\", timeout: \"50ms\")\n\
+                 # pybsim: step ReleaseSwitch\n\
+                 # pybsim: step WaitLine(text: \"released\", timeout: \"50ms\")\n\
+                 import pyb\nsw = pyb.Switch()\nwhile not sw():\n    pass\nprint(\"pressed\")\n\
+                 while sw():\n    pass\nprint(\"released\")\n",
+            ),
+            (
+                "uart.py",
+                "# pybsim: step WaitLine(text: \"hello uart\", uart: 2, timeout: \"100ms\")\n\
+                 # pybsim: step Send(data: \"pong\\r\\n\", uart: 2)\n\
+                 # pybsim: step WaitLine(text: \"read b'pong\", timeout: \"100ms\")\n\
+                 import pyb\nu = pyb.UART(2, 115200, timeout=200)\nu.write(b\"hello uart\\r\\n\")\n\
+                 print(\"read\", u.read(6))\n",
+            ),
+            (
+                "late.py",
+                "# pybsim: step ExpectPin(pin: \"LED1\", level: On, at: \"50ms\")\nimport pyb\n\
+                 pyb.delay(100)\npyb.LED(1).on()\npyb.delay(10)\n",
+            ),
+            (
+                "never.py",
+                "# pybsim: step WaitLine(text: \"never\", timeout: \"20ms\")\nprint(\"hello\")\n\
+                 import pyb\npyb.delay(50)\n",
+            ),
+            (
+                "failtext.py",
+                "# pybsim: fail-text ERROR\nprint(\"fine\")\nprint(\"ERROR: sensor missing\")\n",
+            ),
+            ("missing.py", "# pybsim: expect-text goodbye\nprint(\"hello\")\n"),
+            (
+                "repl_uart.py",
+                "# pybsim: repl-uart 1\n\
+                 # pybsim: step WaitLine(text: \"on uart\", uart: 1, timeout: \"100ms\")\n\
+                 # pybsim: step WaitLine(text: \"on uart\", timeout: \"100ms\")\n\
+                 print(\"on uart\")\n",
+            ),
+            (
+                "budget.py",
+                "# pybsim: max-time 30ms\n# pybsim: step WaitLine(text: \"never\")\n\
+                 import pyb\npyb.delay(100)\n",
+            ),
+        ],
+    );
+    let out = pybsim(&[dir.to_str().unwrap(), "-j", "2", "--json", "-"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let r = parse_json(&text(&out.stdout));
+    let t = |n: &str| by_name(&r, n).clone();
+    for n in ["led.py", "blink.py", "switch.py", "uart.py", "repl_uart.py"] {
+        assert_eq!(t(n).at("status").s(), "passed", "{n}: {}", t(n));
+    }
+    assert_eq!(
+        t("led.py").at("output").s(),
+        "ready\ngo\ngot go\nfinished\n"
+    );
+    assert_eq!(t("uart.py").at("output").s(), "read b'pong\\r\\n'\n");
+    let sc = t("blink.py");
+    assert_eq!(sc.at("scenario").at("steps").n(), 3.0);
+    assert_eq!(sc.at("scenario").at("done").n(), 3.0);
+    // The scenario went on after the script ended (the timer keeps blinking), and the
+    // board time shows it: at least the two 500 ms spans.
+    assert!(sc.at("board_ns").n() > 1.0e9, "{sc}");
+
+    for n in [
+        "blink_wrong.py",
+        "late.py",
+        "never.py",
+        "failtext.py",
+        "missing.py",
+    ] {
+        assert_eq!(t(n).at("status").s(), "failed", "{n}");
+        assert_eq!(t(n).at("kind").s(), "scenario", "{n}: {}", t(n));
+    }
+    let reason = |n: &str| t(n).at("reason").s().to_string();
+    assert!(
+        reason("blink_wrong.py").contains("expected LED2 at 12 Hz \u{b1}5% between 0.0 s and 0.5 s of script time, observed 10.000 Hz, 50.00% high over 4 periods"),
+        "{}",
+        reason("blink_wrong.py")
+    );
+    let late = reason("late.py");
+    assert!(
+        late.starts_with("step 1 of 1 (ExpectPin LED1 On at 50ms) failed: expected LED1 On (High), observed Off (Low), at 0.05 s of script time (board time 0.0"),
+        "{late}"
+    );
+    assert!(t("late.py")
+        .at("details")
+        .s()
+        .contains("late.py:1: ExpectPin LED1 On at 50ms"));
+    assert!(
+        reason("never.py").contains("expected a line holding \"never\" on the console by 0.02 s of script time, observed no such line"),
+        "{}",
+        reason("never.py")
+    );
+    assert!(t("never.py")
+        .at("details")
+        .s()
+        .contains("the last line was \"hello\""));
+    assert!(
+        reason("failtext.py").starts_with("fail-text \"ERROR\" seen on the console at 0.00"),
+        "{}",
+        reason("failtext.py")
+    );
+    assert!(t("failtext.py")
+        .at("details")
+        .s()
+        .contains("in the line: \"ERROR: sensor missing\""));
+    assert_eq!(
+        reason("missing.py"),
+        "expect-text \"goodbye\" never seen on the console"
+    );
+    assert_eq!(t("late.py").at("scenario").at("done").n(), 0.0);
+    assert_eq!(t("failtext.py").at("scenario"), &J::Null);
+    // A wait without a timeout lasts as long as the test's budget; the budget failure
+    // names the step in progress.
+    assert_eq!(t("budget.py").at("kind").s(), "budget");
+    assert!(
+        t("budget.py")
+            .at("details")
+            .s()
+            .contains("budget.py:2: WaitLine \"never\" on the console) was in progress"),
+        "{}",
+        t("budget.py")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every `pybsim run` option that makes sense for one test works as a test option:
+/// the console on a UART (two tests at once, each its own scratch filesystem) or on the
+/// console device only, a VCD and a DAC trace of the test.
+#[test]
+fn run_options_work_per_test() {
+    if !have_firmware() {
+        return;
+    }
+    let dir = suite(
+        "runopts",
+        &[
+            ("uart1.py", "# pybsim: repl-uart 1\nprint('on uart 1')\n"),
+            ("uart1.py.exp", "on uart 1\n"),
+            ("uart6.py", "# pybsim: repl-uart 6\nprint('on uart 6')\n"),
+            ("uart6.py.exp", "on uart 6\n"),
+            ("console.py", "# pybsim: repl console\nprint('console')\n"),
+            ("console.py.exp", "console\n"),
+            (
+                "traced.py",
+                "# pybsim: vcd traced.vcd\n# pybsim: dac-trace dac.csv\nimport pyb\n\
+                 x1 = pyb.Pin('X1', pyb.Pin.OUT_PP)\nfor i in range(5):\n    x1.value(i & 1)\n\
+                 pyb.DAC(1, bits=12).write(0x5A5)\n",
+            ),
+        ],
+    );
+    let out = pybsim(&[dir.to_str().unwrap(), "-j", "2", "--json", "-"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let r = parse_json(&text(&out.stdout));
+    for n in ["uart1.py", "uart6.py", "console.py", "traced.py"] {
+        assert_eq!(by_name(&r, n).at("cycles_exact"), &J::Bool(true), "{n}");
+    }
+    let vcd = std::fs::read_to_string(dir.join("traced.vcd")).expect("the test's VCD");
+    assert!(vcd.contains(" X1_PA0 $end"), "{vcd}");
+    assert!(vcd.contains(" DAC1_PA4[0] $end"), "{vcd}");
+    assert!(!vcd.lines().any(|l| l.starts_with('b')), "{vcd}");
+    let csv = std::fs::read_to_string(dir.join("dac.csv")).expect("the test's DAC trace");
+    assert!(csv.lines().any(|l| l.ends_with(",1,1445")), "{csv}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Loops of 1000 and 1003 iterations: counted exactly (from the console bytes the
+/// machine stamps), so they differ by three iterations, on pybsim's runtime and on the
+/// official firmware over USB and over a UART, where the count used to be rounded to the
+/// 100 000-cycle slice.
+#[test]
+fn cycle_counts_are_exact_on_any_firmware_and_console() {
+    // A suite of the two loops and a tiny test, each with `header`.
+    let loops = |name: &str, header: &str| {
+        let dir = scratch(name);
+        for n in [1000, 1003] {
+            common::write(
+                &dir,
+                &format!("loop{n}.py"),
+                format!("{header}x = 0\nfor i in range({n}):\n    x += i\nprint(x)\n"),
+            );
+        }
+        common::write(&dir, "tiny.py", format!("{header}print(1)\n"));
+        dir
+    };
+    let check = |dir: &Path, args: &[&str]| {
+        let mut all = vec![dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--json", "-"]);
+        let out = pybsim(&all);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let r = parse_json(&text(&out.stdout));
+        let c = |n: &str| {
+            let t = by_name(&r, n);
+            assert_eq!(t.at("cycles_exact"), &J::Bool(true), "{t}");
+            t.at("cycles").n() as u64
+        };
+        let (a, b, tiny) = (c("loop1000.py"), c("loop1003.py"), c("tiny.py"));
+        // Three iterations of `x += i` (about 960 cycles each).
+        assert!(
+            b > a && b - a > 2_000 && b - a < 4_000,
+            "{dir:?} {args:?}: {a} {b}"
+        );
+        // Not whole slices, as a count taken at slice boundaries would be.
+        assert!(tiny > 10_000, "{dir:?} {args:?}: {tiny}");
+        assert!(a % 100_000 != 0 && b % 100_000 != 0 && tiny % 100_000 != 0);
+        let _ = std::fs::remove_dir_all(dir);
+        (a, b, tiny)
+    };
+    if have_firmware() {
+        check(&loops("exact-own", ""), &[]);
+        check(&loops("exact-own-uart", "# pybsim: repl-uart 2\n"), &[]);
+    }
+    let Some(fw) = common::official_firmware("PYBV11") else {
+        return;
+    };
+    check(&loops("exact-official", ""), &["--firmware", &fw]);
+    check(
+        &loops("exact-official-uart", "# pybsim: repl-uart 1\n"),
+        &["--firmware", &fw],
+    );
 }

@@ -1346,117 +1346,161 @@ impl Report {
         s
     }
 
-    /// Chrome trace-event JSON (times in virtual µs).
+    /// Chrome trace-event JSON (times in virtual µs). Three named threads of one
+    /// process: "CPU" (firmware and Python calls outside exception handlers),
+    /// "interrupts" (exception handlers and everything they call) and "GC" (one slice per
+    /// garbage collection), so that Perfetto and chrome://tracing show them apart.
     pub fn trace_json(&self) -> String {
-        let mut s = String::from("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n");
-        let _ = write!(
-            s,
-            "{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{{\"name\":\"pybsim\"}}}}"
-        );
+        let mut events = vec![serde_json::json!({
+            "name": "process_name", "ph": "M", "pid": 1, "tid": TID_CPU,
+            "args": {"name": "pybsim"}
+        })];
+        for (tid, name) in [(TID_CPU, "CPU"), (TID_GC, "GC"), (TID_IRQ, "interrupts")] {
+            events.push(serde_json::json!({
+                "name": "thread_name", "ph": "M", "pid": 1, "tid": tid,
+                "args": {"name": name}
+            }));
+            events.push(serde_json::json!({
+                "name": "thread_sort_index", "ph": "M", "pid": 1, "tid": tid,
+                "args": {"sort_index": tid}
+            }));
+        }
+        // Exception frames still open around the event at hand: their end cycles. The
+        // events are frames of one shadow stack, by start: whatever starts inside an
+        // exception frame ran in its handler.
+        let mut handlers: Vec<u64> = Vec::new();
         for (name, cat, st, en, _d) in &self.events {
+            let tid = if *cat == "gc" {
+                TID_GC
+            } else {
+                while handlers.last().is_some_and(|&end| end <= *st) {
+                    handlers.pop();
+                }
+                let inside = handlers.last().is_some_and(|&end| *en <= end);
+                if *cat == "exception" {
+                    handlers.push(*en);
+                    TID_IRQ
+                } else if inside {
+                    TID_IRQ
+                } else {
+                    TID_CPU
+                }
+            };
             let ts = self.clocks.ns(*st);
             let dur = self.clocks.ns(*en) - ts;
-            let tid = if *cat == "gc" { 2 } else { 1 };
-            let _ = write!(
-                s,
-                ",\n{{\"name\":{},\"cat\":\"{cat}\",\"ph\":\"X\",\"pid\":1,\"tid\":{tid},\"ts\":{}.{:03},\"dur\":{}.{:03},\"args\":{{\"cycles\":{}}}}}",
-                json_str(name),
-                ts / 1000,
-                ts % 1000,
-                dur / 1000,
-                dur % 1000,
-                en - st
-            );
+            events.push(serde_json::json!({
+                "name": name, "cat": cat, "ph": "X", "pid": 1, "tid": tid,
+                "ts": ts as f64 / 1000.0, "dur": dur as f64 / 1000.0,
+                "args": {"cycles": en - st}
+            }));
         }
-        s.push_str("\n]}\n");
+        let doc = serde_json::json!({"displayTimeUnit": "ns", "traceEvents": events});
+        let mut s = serde_json::to_string(&doc).expect("JSON values always serialise");
+        s.push('\n');
         s
     }
 
-    /// The report as JSON.
+    /// The report as JSON: `{total_cycles, blocks, functions: [row], python: [row], gc:
+    /// [collection]}`, rows `{name, module, kind, exclusive, inclusive, calls}` (Python
+    /// rows with `callers: [{name, calls, cycles}]`).
     pub fn json(&self) -> String {
-        let mut s = String::from("{\n");
-        let _ = writeln!(s, "  \"total_cycles\": {},", self.total_cycles);
-        let _ = writeln!(s, "  \"blocks\": {},", self.blocks);
-        let row = |r: &Row, s: &mut String| {
-            let kind = match r.kind {
-                LabelKind::C => "c",
-                LabelKind::Exception => "exception",
-                LabelKind::Py(k) => k.as_str(),
-                LabelKind::Other => "other",
-            };
-            let _ = write!(
-                s,
-                "    {{\"name\": {}, \"module\": {}, \"kind\": \"{kind}\", \"exclusive\": {}, \"inclusive\": {}, \"calls\": {}",
-                json_str(&r.name),
-                json_str(&r.module),
-                r.exclusive,
-                r.inclusive,
-                r.calls
-            );
-            if matches!(r.kind, LabelKind::Py(_)) {
-                s.push_str(", \"callers\": [");
-                for (i, c) in r.callers.iter().enumerate() {
-                    let _ = write!(
-                        s,
-                        "{}{{\"name\": {}, \"calls\": {}, \"cycles\": {}}}",
-                        if i > 0 { ", " } else { "" },
-                        json_str(&c.0),
-                        c.1,
-                        c.2
-                    );
-                }
-                s.push(']');
+        #[derive(serde::Serialize)]
+        struct Caller<'a> {
+            name: &'a str,
+            calls: u64,
+            cycles: u64,
+        }
+        #[derive(serde::Serialize)]
+        struct JRow<'a> {
+            name: &'a str,
+            module: &'a str,
+            kind: &'static str,
+            exclusive: u64,
+            inclusive: u64,
+            calls: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            callers: Option<Vec<Caller<'a>>>,
+        }
+        #[derive(serde::Serialize)]
+        struct JGc<'a> {
+            start_cycle: u64,
+            end_cycle: u64,
+            cycles: u64,
+            start_us: f64,
+            us: f64,
+            trigger: &'a str,
+            caller: &'a str,
+            python: &'a str,
+            heap_before: Option<u64>,
+            heap_after: Option<u64>,
+        }
+        #[derive(serde::Serialize)]
+        struct JReport<'a> {
+            total_cycles: u64,
+            blocks: u64,
+            functions: Vec<JRow<'a>>,
+            python: Vec<JRow<'a>>,
+            gc: Vec<JGc<'a>>,
+        }
+        fn row(r: &Row) -> JRow<'_> {
+            JRow {
+                name: &r.name,
+                module: &r.module,
+                kind: match r.kind {
+                    LabelKind::C => "c",
+                    LabelKind::Exception => "exception",
+                    LabelKind::Py(k) => k.as_str(),
+                    LabelKind::Other => "other",
+                },
+                exclusive: r.exclusive,
+                inclusive: r.inclusive,
+                calls: r.calls,
+                callers: matches!(r.kind, LabelKind::Py(_)).then(|| {
+                    r.callers
+                        .iter()
+                        .map(|c| Caller {
+                            name: &c.0,
+                            calls: c.1,
+                            cycles: c.2,
+                        })
+                        .collect()
+                }),
             }
-            s.push('}');
+        }
+        // Microseconds to the nanosecond, as the summary shows them.
+        let us = |ns: u64| ns as f64 / 1000.0;
+        let report = JReport {
+            total_cycles: self.total_cycles,
+            blocks: self.blocks,
+            functions: self.functions.iter().map(row).collect(),
+            python: self.python.iter().map(row).collect(),
+            gc: self
+                .gcs
+                .iter()
+                .map(|g| JGc {
+                    start_cycle: g.start,
+                    end_cycle: g.end,
+                    cycles: g.end - g.start,
+                    start_us: us(self.clocks.ns(g.start)),
+                    us: us(self.clocks.ns(g.end) - self.clocks.ns(g.start)),
+                    trigger: &g.trigger,
+                    caller: &g.caller,
+                    python: &g.python,
+                    heap_before: g.heap_before,
+                    heap_after: g.heap_after,
+                })
+                .collect(),
         };
-        for (key, rows) in [("functions", &self.functions), ("python", &self.python)] {
-            let _ = writeln!(s, "  \"{key}\": [");
-            for (i, r) in rows.iter().enumerate() {
-                row(r, &mut s);
-                s.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
-            }
-            s.push_str("  ],\n");
-        }
-        s.push_str("  \"gc\": [\n");
-        for (i, g) in self.gcs.iter().enumerate() {
-            let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "null".into());
-            let _ = write!(
-                s,
-                "    {{\"start_cycle\": {}, \"end_cycle\": {}, \"cycles\": {}, \"start_us\": {:.3}, \"us\": {:.3}, \"trigger\": {}, \"caller\": {}, \"python\": {}, \"heap_before\": {}, \"heap_after\": {}}}",
-                g.start,
-                g.end,
-                g.end - g.start,
-                self.us(g.start),
-                self.us(g.end) - self.us(g.start),
-                json_str(&g.trigger),
-                json_str(&g.caller),
-                json_str(&g.python),
-                opt(g.heap_before),
-                opt(g.heap_after)
-            );
-            s.push_str(if i + 1 < self.gcs.len() { ",\n" } else { "\n" });
-        }
-        s.push_str("  ]\n}\n");
+        let mut s = serde_json::to_string_pretty(&report).expect("the report serialises");
+        s.push('\n');
         s
     }
 }
 
-fn json_str(v: &str) -> String {
-    let mut s = String::with_capacity(v.len() + 2);
-    s.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(s, "\\u{:04x}", c as u32);
-            }
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-    s
-}
+/// Thread ids of the Chrome trace.
+const TID_CPU: u32 = 1;
+const TID_GC: u32 = 2;
+const TID_IRQ: u32 = 3;
 
 /// Runs `script` on `session` with the profiler watching; returns the outcome and the
 /// report (nothing written anywhere).

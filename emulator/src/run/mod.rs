@@ -75,9 +75,14 @@ pub struct RunArgs {
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long, default_value = "warn")]
     pub log: String,
-    /// Write a Value Change Dump of the GPIO pins and LEDs in virtual time.
+    /// Write a Value Change Dump of the GPIO pins and LEDs in virtual time (1-bit wires
+    /// only, as sigrok/PulseView read them).
     #[arg(long)]
     pub vcd: Option<PathBuf>,
+    /// In the --vcd dump, add the exact cycle count (64-bit `cycle`) and write the DAC
+    /// outputs as 12-bit vectors (GTKWave, Surfer; libsigrok 0.5 cannot read vectors).
+    #[arg(long, requires = "vcd")]
+    pub vcd_vectors: bool,
     /// Write every DAC output sample as CSV: cycle,time_ns,channel,code.
     #[arg(long)]
     pub dac_trace: Option<PathBuf>,
@@ -266,7 +271,11 @@ pub fn main(mut a: RunArgs, profile: Option<crate::profile::ProfileOpts>) -> Res
     if let Some(path) = &a.vcd {
         let trace = pin_trace.map(|t| t.take()).unwrap_or_default();
         let clocks = session.machine.clock_history();
-        crate::vcd::write_with_dac(path, &trace, &dac, &clocks, &session.board)
+        let opts = crate::vcd::VcdOptions {
+            vectors: a.vcd_vectors,
+            end: Some(session.machine.now()),
+        };
+        crate::vcd::write_with(path, &trace, &dac, &clocks, &session.board, opts)
             .map_err(|e| fail(EXIT_IOERR, e))?;
     }
     if let Some(path) = &a.dac_trace {

@@ -192,7 +192,11 @@ fn image_with_repl_uart(
         }
         Ok(())
     }
-    let tmp = std::env::temp_dir().join(format!("pybsim-repl-uart-{}", std::process::id()));
+    // One scratch directory per call: sessions of one process (`pybsim test -j`) make
+    // theirs at the same time.
+    static SCRATCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("pybsim-repl-uart-{}-{k}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let io = |source| pybsim_fsimage::FsImageError::Read {
         path: tmp.clone(),
@@ -351,6 +355,19 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Adds an input event at virtual time `at_ns` (from reset), as if the stimuli file
+    /// had it: the slice ends there and the event enters at its time; one whose time has
+    /// passed enters at the start of the next slice. For frontends that decide inputs as
+    /// the run goes (`pybsim test` scenarios). Analog events are not taken here (they are
+    /// installed in the models when the session starts) and are ignored.
+    pub fn add_stimulus(&mut self, at_ns: u64, ev: Event) {
+        if crate::soc::analog::is_analog(&ev) {
+            return;
+        }
+        let i = self.stimuli.partition_point(|(t, _)| *t <= at_ns);
+        self.stimuli.insert(i, (at_ns, ev));
     }
 
     /// Hands the next chunk of pending USB console input to the host, when its time has

@@ -9,7 +9,7 @@ use pybsim_peripherals::gpio::{Gpio, Mode as GpioMode};
 use pybsim_peripherals::{Ctx, Effect};
 
 use super::pins::{timer_af, TIM_PINS};
-use super::{SIo, Soc, SocEvent};
+use super::{ConsolePort, SIo, Soc, SocEvent};
 
 impl Soc {
     /// Applies what device `dev` asked for.
@@ -68,6 +68,10 @@ impl Soc {
                     match self.uart_route.get(n as usize).copied().flatten() {
                         Some(to) => io.push(SocEvent::UartRx(to), byte as u32, end),
                         None => {
+                            let at = self.fx_time.unwrap_or(io.now());
+                            for o in self.observers.iter_mut() {
+                                o.console(at, ConsolePort::Uart(n), &[byte]);
+                            }
                             if let Some(v) = self.out.uart.get_mut(n as usize) {
                                 v.push(byte);
                             }
@@ -98,7 +102,13 @@ impl Soc {
                     dcache: _,
                 } => io.set_flash_access(latency as u32, prefetch, icache),
                 Effect::Reset(kind) => io.request_reset(kind),
-                Effect::ConsoleTx(bytes) => self.out.console.extend_from_slice(&bytes),
+                Effect::ConsoleTx(bytes) => {
+                    let at = self.fx_time.unwrap_or(io.now());
+                    for o in self.observers.iter_mut() {
+                        o.console(at, ConsolePort::Device, &bytes);
+                    }
+                    self.out.console.extend_from_slice(&bytes);
+                }
                 Effect::DacOutput { channel, code } => {
                     let at = self.fx_time.unwrap_or(io.now());
                     for o in self.observers.iter_mut() {

@@ -7,7 +7,7 @@ use pybsim_peripherals::Device;
 
 use super::bus::Bus;
 use super::memmap::{self, FLASH_SIZE};
-use super::{DacTrace, PinTrace, SIo, Soc, SocEvent, SocObserver};
+use super::{ConsoleTrace, DacTrace, PinTrace, SIo, Soc, SocEvent, SocObserver};
 use crate::core::cpu::UcError;
 use crate::core::{CoreState, Engine, EventLog, Exit, Observer, ObserverId, ResetRecord};
 use crate::loader::Image;
@@ -242,6 +242,14 @@ impl Machine {
     /// Records every DAC output sample from now on.
     pub fn trace_dac(&mut self) -> DacTrace {
         let t = DacTrace::default();
+        self.attach_soc_observer(Box::new(t.clone()));
+        t
+    }
+
+    /// Records every console byte that leaves the board from now on (console device,
+    /// UARTs, USB CDC), with its time ([`SocObserver::console`]).
+    pub fn trace_console(&mut self) -> ConsoleTrace {
+        let t = ConsoleTrace::default();
         self.attach_soc_observer(Box::new(t.clone()));
         t
     }

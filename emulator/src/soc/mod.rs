@@ -56,13 +56,50 @@ pub struct Outputs {
     pub uart: [Vec<u8>; 7],
 }
 
-/// Watches the board's pins and analog outputs (frontends attach: waveforms, VCD, the
-/// DAC trace, tests).
+/// Where console bytes leave the board for the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConsolePort {
+    /// The pybsim console device.
+    Device,
+    /// U(S)ART n (1-6): bytes that no wire carries to another UART.
+    Uart(u8),
+    /// USB CDC, as the USB host model receives it.
+    Usb,
+}
+
+/// Watches the board's pins, analog outputs and console bytes (frontends attach:
+/// waveforms, VCD, the DAC trace, tests).
 pub trait SocObserver {
     /// A GPIO output of `port` (0 = A) `pin` changed to `level` at virtual time `now`.
     fn pin(&mut self, _now: u64, _port: u8, _pin: u8, _level: bool) {}
     /// DAC channel `channel` (1-2) started putting out the 12-bit `code` at `at`.
     fn dac(&mut self, _at: u64, _channel: u8, _code: u16) {}
+    /// `bytes` left the board for the host on `port` at virtual time `at`: at the
+    /// instruction that wrote them to the console device, at the start of the UART
+    /// frame that carries each (the data register write when the transmitter is idle,
+    /// else the end of the frame before), at the USB IN transaction that carried them.
+    /// Whatever the firmware, this is when its console output starts on its way.
+    fn console(&mut self, _at: u64, _port: ConsolePort, _bytes: &[u8]) {}
+}
+
+/// Every console byte that left the board, with its time and port, shared with whoever
+/// reads it.
+#[derive(Clone, Default)]
+pub struct ConsoleTrace(pub Rc<RefCell<Vec<(u64, ConsolePort, u8)>>>);
+
+impl ConsoleTrace {
+    /// Takes the bytes recorded so far.
+    pub fn take(&self) -> Vec<(u64, ConsolePort, u8)> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
+
+impl SocObserver for ConsoleTrace {
+    fn console(&mut self, at: u64, port: ConsolePort, bytes: &[u8]) {
+        self.0
+            .borrow_mut()
+            .extend(bytes.iter().map(|&b| (at, port, b)));
+    }
 }
 
 /// A GPIO output change: (cycle, port, pin, level).

@@ -595,6 +595,9 @@ impl Soc {
                 match r {
                     InReply::Data(d) => {
                         let n = d.len() as u64;
+                        for o in self.observers.iter_mut() {
+                            o.console(at, super::ConsolePort::Usb, &d);
+                        }
                         h.rx.extend_from_slice(&d);
                         113 + 8 * n
                     }

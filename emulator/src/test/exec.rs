@@ -5,21 +5,26 @@
 //! slice by slice so the runner can also stop a board whose firmware reported a fault
 //! and went to sleep forever, and apply budgets that count from the script's start.
 //!
-//! Counted cycles: from the moment the firmware writes the raw REPL's "OK" (it has read
-//! the whole script and starts compiling it) to the moment it writes the final EOT
-//! (after the script's output and its traceback, if any). Both moments are taken
-//! exactly, at the entry of the firmware's `mp_hal_stdout_tx_strn`, by a block
-//! observer; boot time, the transfer of the script and the slice boundaries do not
-//! move the count. A firmware without that symbol is measured at slice boundaries
-//! (100 000 cycles) instead, and the result says so.
+//! Counted cycles: from the moment the raw REPL's "OK" leaves the board (the firmware
+//! has read the whole script and starts compiling it) to the moment its final EOT does
+//! (after the script's output and its traceback, if any). Both moments come from the
+//! machine's console observer ([`crate::soc::SocObserver::console`]), which stamps
+//! every console byte with its cycle: the instruction that wrote it to the console
+//! device, the start of its UART frame, the USB IN transaction that carried it. So the
+//! count is exact on any firmware and over any console, without symbols; boot time,
+//! the transfer of the script and the slice boundaries do not move it.
+//!
+//! The test's scenario ([`super::scenario`]) runs beside the script from its "OK" on,
+//! fed with the console and UART bytes and the pin changes the machine reports.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::path::PathBuf;
 
-use crate::core::cpu::{CpuRef, Reg};
-use crate::core::{decode_fault_status, Observer};
+use super::scenario::{Failure, Plan, Runner};
+use crate::core::decode_fault_status;
 use crate::session::raw_repl::{Phase, RawRepl, ScriptEnd};
 use crate::session::{Outcome, Session, SessionConfig};
+use crate::soc::{ConsolePort, ConsoleTrace, DacTrace, PinChange, PinTrace};
+use crate::vcd::{ClockMap, VcdOptions};
 
 /// Cycles the firmware may take to reach its REPL prompt.
 pub const BOOT_CYCLES: u64 = 1_680_000_000;
@@ -27,9 +32,6 @@ pub const BOOT_CYCLES: u64 = 1_680_000_000;
 /// Slices a firmware that reported a fatal error may go on printing before it is
 /// stopped.
 const FATAL_SLICES: u32 = 50;
-
-/// The firmware function every console write goes through.
-const TX_SYMBOL: &str = "mp_hal_stdout_tx_strn";
 
 /// Budgets of one run, counted from the script's start.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +61,19 @@ pub enum End {
     Error(String),
     /// A watchdog reset the board during the test; says which and when.
     WatchdogReset(String),
+    /// A scenario step or text check failed.
+    Scenario(Failure),
+}
+
+/// What a test checks and writes beyond its output.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Scenario steps and texts (empty: none).
+    pub plan: Plan,
+    /// Write the pin trace (and DAC codes) as VCD.
+    pub vcd: Option<(PathBuf, VcdOptions)>,
+    /// Write the DAC samples as CSV.
+    pub dac_trace: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,33 +93,12 @@ pub struct RunResult {
     pub fault: Option<String>,
     /// The machine's cycle (from reset) when the run ended.
     pub stop_cycle: u64,
-}
-
-/// Console writes with their virtual time, shared by the observer and the driver.
-type TxLog = Rc<RefCell<Vec<(u64, Vec<u8>)>>>;
-
-/// Timestamps of console writes, taken at the entry of the firmware's TX function.
-struct TxClock {
-    entry: u32,
-    log: TxLog,
-}
-
-impl Observer for TxClock {
-    fn wants_blocks(&self) -> bool {
-        true
-    }
-
-    fn block(&mut self, cpu: &CpuRef, addr: u32, _cycles: u64, now: u64) {
-        if addr != self.entry {
-            return;
-        }
-        let len = cpu.reg(Reg::R1).min(256) as usize;
-        let mut buf = vec![0u8; len];
-        if cpu.read_mem(cpu.reg(Reg::R0), &mut buf).is_err() {
-            buf.clear();
-        }
-        self.log.borrow_mut().push((now, buf));
-    }
+    /// Scenario steps in all and done, when the test has a scenario.
+    pub scenario: Option<(usize, usize)>,
+    /// The scenario step in progress when the run was stopped (budget, fault).
+    pub scenario_note: Option<String>,
+    /// A trace file that could not be written.
+    pub write_error: Option<String>,
 }
 
 enum Stop {
@@ -122,7 +116,15 @@ struct Driver {
     pending: Vec<u8>,
     /// The last bytes of console output, where a fatal-error marker may have begun.
     recent: Vec<u8>,
-    log: TxLog,
+    /// Console bytes leaving the board, with their cycles.
+    trace: ConsoleTrace,
+    /// The REPL's UART, when the console is on one.
+    repl_uart: Option<u8>,
+    /// Pin changes, when a scenario or a VCD needs them.
+    pins: Option<PinTrace>,
+    /// Every pin change so far, for the VCD.
+    all_pins: Vec<PinChange>,
+    keep_pins: bool,
     exact: bool,
     /// Virtual ns when the script was sent, once it was.
     start_ns: Option<u64>,
@@ -199,25 +201,6 @@ impl Driver {
         None
     }
 
-    /// Time of the first logged write that is exactly `bytes`.
-    fn first_write(&self, bytes: &[u8]) -> Option<u64> {
-        self.log
-            .borrow()
-            .iter()
-            .find(|(_, b)| b == bytes)
-            .map(|(t, _)| *t)
-    }
-
-    /// Time of the last logged write that contains `byte`.
-    fn last_write_with(&self, byte: u8) -> Option<u64> {
-        self.log
-            .borrow()
-            .iter()
-            .rev()
-            .find(|(_, b)| b.contains(&byte))
-            .map(|(t, _)| *t)
-    }
-
     fn describe_fatal(&mut self, what: &str, output: &[u8]) -> String {
         let (cfsr, hfsr, bfar, mmfar) = self
             .s
@@ -269,8 +252,24 @@ fn find(hay: &[u8], pat: &[u8]) -> Option<usize> {
     hay.windows(pat.len()).position(|w| w == pat)
 }
 
-/// Boots a board made from `cfg` and runs `script` on it.
-pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunResult {
+/// The console ports of a session: its REPL UART, else the console device and USB.
+fn is_console(port: ConsolePort, repl_uart: Option<u8>) -> bool {
+    match (repl_uart, port) {
+        (Some(n), ConsolePort::Uart(m)) => n == m,
+        (Some(_), _) => false,
+        (None, ConsolePort::Device | ConsolePort::Usb) => true,
+        (None, ConsolePort::Uart(_)) => false,
+    }
+}
+
+/// Boots a board made from `cfg` and runs `script` on it, with the scenario and trace
+/// files of `extras`.
+pub fn run_test(
+    cfg: &SessionConfig,
+    script: &[u8],
+    budgets: &Budgets,
+    extras: &Extras,
+) -> RunResult {
     let mut result = RunResult {
         end: End::Done,
         output: Vec::new(),
@@ -279,24 +278,40 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
         board_ns: 0,
         fault: None,
         stop_cycle: 0,
+        scenario: None,
+        scenario_note: None,
+        write_error: None,
     };
     let mut cfg = cfg.clone();
     cfg.max_cycles = None;
     cfg.max_ns = None;
-    let session = match Session::new(&cfg) {
+    let mut session = match Session::new(&cfg) {
         Ok(s) => s,
         Err(e) => {
             result.end = End::Error(e.to_string());
             return result;
         }
     };
-    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut plan = extras.plan.clone();
+    if let Err(e) = plan.resolve(&session.board) {
+        result.end = End::Error(e);
+        return result;
+    }
+    let trace = session.machine.trace_console();
+    let needs_pins = extras.vcd.is_some() || plan.steps.iter().any(|p| p.step.uses_pins());
+    let pins = needs_pins.then(|| session.machine.trace_pins());
+    let dac =
+        (extras.vcd.is_some() || extras.dac_trace.is_some()).then(|| session.machine.trace_dac());
     let mut d = Driver {
         s: session,
         pending: Vec::new(),
         recent: Vec::new(),
-        log: log.clone(),
-        exact: false,
+        trace,
+        repl_uart: cfg.repl_uart,
+        pins,
+        all_pins: Vec::new(),
+        keep_pins: extras.vcd.is_some(),
+        exact: true,
         start_ns: None,
         budgets: budgets.clone(),
         cycle_budget_text: format!(
@@ -304,25 +319,35 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
         ),
         fatal: None,
     };
-    let mut watch = None;
-    if let Some(sym) = d.s.image.symbols.by_name(TX_SYMBOL) {
-        let entry = sym.addr & !1;
-        watch = Some(
-            d.s.machine
-                .attach_observer(Box::new(TxClock { entry, log })),
-        );
-        d.exact = true;
-    }
     // A watchdog reset ends the test with its own report (no stderr line per job).
     d.s.report_resets = false;
     d.s.machine.set_budget(BOOT_CYCLES);
-    let mut t_ok = None;
-    let r = drive(&mut d, script, &mut result, &mut t_ok);
+    let mut st = DriveState {
+        repl: RawRepl::new(script, false),
+        armed: false,
+        console: Vec::new(),
+        uart: Vec::new(),
+        t_ok: None,
+        ok_end: 0,
+        fed: 0,
+        runner: None,
+        plan: Some(plan),
+        script_end: None,
+    };
+    let r = drive(&mut d, &mut st, &mut result);
+    if let Some(runner) = st.runner.as_ref().filter(|r| r.progress().0 > 0) {
+        result.scenario = Some(runner.progress());
+    } else if let Some(p) = &st.plan {
+        if !p.steps.is_empty() {
+            result.scenario = Some((p.steps.len(), 0));
+        }
+    }
     match r {
         Ok(end) => result.end = end,
         Err(stop) => {
             // Whatever the firmware printed after the stop belongs to the output.
             result.output.append(&mut d.pending);
+            result.scenario_note = st.runner.as_ref().and_then(Runner::current);
             match stop {
                 Stop::Outcome(Outcome::Fault(rep)) => {
                     result.end = End::Fault;
@@ -352,18 +377,39 @@ pub fn run_test(cfg: &SessionConfig, script: &[u8], budgets: &Budgets) -> RunRes
                     ))
                 }
             }
-            if let Some(t) = t_ok {
+            if let (Some(t), None) = (st.t_ok, st.script_end) {
                 result.cycles = Some(d.s.machine.now().saturating_sub(t));
             }
         }
     }
-    // Stop observing before the session goes.
-    if let Some(id) = watch {
-        d.s.machine.detach_observer(id);
-    }
     result.board_ns = d.s.virtual_ns();
     result.stop_cycle = d.s.machine.now();
+    result.write_error = write_traces(&mut d, extras, dac.as_ref());
     result
+}
+
+/// Writes the test's VCD and DAC trace files, if it asked for them.
+fn write_traces(d: &mut Driver, extras: &Extras, dac: Option<&DacTrace>) -> Option<String> {
+    if let Some(p) = &d.pins {
+        d.all_pins.extend(p.take());
+    }
+    let dac = dac.map(|t| t.take()).unwrap_or_default();
+    let clocks = d.s.machine.clock_history();
+    if let Some((path, opts)) = &extras.vcd {
+        let opts = VcdOptions {
+            end: Some(d.s.machine.now()),
+            ..*opts
+        };
+        if let Err(e) = crate::vcd::write_with(path, &d.all_pins, &dac, &clocks, &d.s.board, opts) {
+            return Some(format!("vcd {e}"));
+        }
+    }
+    if let Some(path) = &extras.dac_trace {
+        if let Err(e) = crate::vcd::write_dac_csv(path, &dac, &clocks) {
+            return Some(format!("dac-trace {e}"));
+        }
+    }
+    None
 }
 
 /// Where the cycles of a run that ran out of budget went: the same run again (it is
@@ -390,23 +436,46 @@ pub fn profile_overrun(cfg: &SessionConfig, script: &[u8], stop_cycle: u64, top:
     }
 }
 
-fn drive(
-    d: &mut Driver,
-    script: &[u8],
-    result: &mut RunResult,
-    t_ok: &mut Option<u64>,
-) -> Result<End, Stop> {
-    let mut repl = RawRepl::new(script, false);
+/// Where the script and its scenario stand.
+struct DriveState {
+    repl: RawRepl,
+    /// The script was sent: console bytes count from here.
+    armed: bool,
+    /// Console bytes since the script was sent, with their cycles.
+    console: Vec<(u64, u8)>,
+    /// Bytes of other UARTs since then: (cycle, UART, byte).
+    uart: Vec<(u64, u8, u8)>,
+    /// The cycle of the raw REPL's "OK", and the index in `console` after it.
+    t_ok: Option<u64>,
+    ok_end: usize,
+    /// Console bytes given to the scenario so far.
+    fed: usize,
+    runner: Option<Runner>,
+    /// The plan until the script starts.
+    plan: Option<Plan>,
+    /// How the script ended, once it did (the scenario may go on).
+    script_end: Option<End>,
+}
+
+fn find_timed(hay: &[(u64, u8)], pat: &[u8]) -> Option<usize> {
+    hay.windows(pat.len())
+        .position(|w| w.iter().map(|x| x.1).eq(pat.iter().copied()))
+}
+
+fn drive(d: &mut Driver, st: &mut DriveState, result: &mut RunResult) -> Result<End, Stop> {
     loop {
-        let before = repl.phase();
+        let before = st.repl.phase();
         let got = std::mem::take(&mut d.pending);
-        let f = repl.feed(&got);
-        result.output.extend_from_slice(&f.stdout);
-        result.output.extend_from_slice(&f.stderr);
-        let now = repl.phase();
+        let f = st.repl.feed(&got);
+        if st.script_end.is_none() {
+            result.output.extend_from_slice(&f.stdout);
+            result.output.extend_from_slice(&f.stderr);
+        }
+        let now = st.repl.phase();
         if before == Phase::WaitRaw && now != before {
             // The raw REPL is up and the script goes now: from here on the budgets count.
-            d.log.borrow_mut().clear();
+            d.trace.take();
+            st.armed = true;
             d.start_ns = Some(d.s.virtual_ns());
             d.s.machine.set_budget(u64::MAX);
             d.cycle_budget_text = String::new();
@@ -414,44 +483,135 @@ fn drive(
         if !f.send.is_empty() {
             d.s.console_input(&f.send);
         }
-        if matches!(before, Phase::WaitRaw | Phase::WaitOk)
+        // The console bytes that left the board since the last round.
+        for (c, port, b) in d.trace.take() {
+            if !st.armed {
+                continue;
+            }
+            if is_console(port, d.repl_uart) {
+                st.console.push((c, b));
+            }
+            // A UART's lines, the REPL's UART included.
+            if let ConsolePort::Uart(n) = port {
+                st.uart.push((c, n, b));
+            }
+        }
+        if st.t_ok.is_none()
+            && matches!(before, Phase::WaitRaw | Phase::WaitOk)
             && !matches!(now, Phase::WaitRaw | Phase::WaitOk)
         {
             // The raw REPL accepted the script: its cycles count from its "OK".
-            let t = match d.first_write(b"OK") {
-                Some(t) if d.exact => t,
-                _ => {
+            let t = match find_timed(&st.console, b"OK") {
+                Some(i) => {
+                    st.ok_end = i + 2;
+                    st.console[i].0
+                }
+                None => {
                     d.exact = false;
+                    st.ok_end = st.console.len();
                     d.s.machine.now()
                 }
             };
-            *t_ok = Some(t);
+            st.t_ok = Some(t);
             if let Some(max) = d.budgets.max_cycles {
                 d.s.machine.set_budget(t.saturating_add(max));
                 d.cycle_budget_text = format!("max-cycles {}", super::group(max));
             }
-        }
-        if let Some(end) = repl.end() {
-            let t = t_ok.unwrap_or(0);
-            let t_end = match d.last_write_with(0x04) {
-                Some(t) if d.exact => t,
-                _ => {
-                    d.exact = false;
-                    d.s.machine.now()
-                }
-            };
-            let cycles = t_end.saturating_sub(t);
-            result.cycles = Some(cycles);
-            result.cycles_exact = d.exact;
-            if let Some(max) = d.budgets.max_cycles {
-                if cycles > max {
-                    return Ok(End::Budget(format!("max-cycles {}", super::group(max))));
+            if let Some(plan) = st.plan.take() {
+                if !plan.is_empty() {
+                    let map = ClockMap::new(&d.s.machine.clock_history());
+                    let deadline = match (d.start_ns, d.budgets.max_ns) {
+                        (Some(s), Some(m)) => Some(s + m),
+                        _ => None,
+                    };
+                    st.runner = Some(Runner::new(plan, map.ns(t), deadline));
                 }
             }
-            return Ok(match end {
-                ScriptEnd::Done => End::Done,
-                ScriptEnd::Exception => End::Exception,
-            });
+        }
+        // The scenario sees what the board did up to now.
+        if let Some(runner) = &mut st.runner {
+            let t_ok = st.t_ok.unwrap_or(0);
+            let map = ClockMap::new(&d.s.machine.clock_history());
+            let from = st.fed.max(st.ok_end);
+            for &(c, b) in &st.console[from.min(st.console.len())..] {
+                runner.console_byte(map.ns(c), b);
+            }
+            st.fed = st.console.len();
+            for (c, n, b) in st.uart.drain(..) {
+                if c >= t_ok {
+                    runner.uart_byte(n, map.ns(c), b);
+                }
+            }
+            if let Some(p) = &d.pins {
+                let changes = p.take();
+                for &(c, port, pin, level) in &changes {
+                    runner.pin(map.ns(c), port, pin, level);
+                }
+                if d.keep_pins {
+                    d.all_pins.extend(changes);
+                }
+            }
+            match runner.advance(d.s.virtual_ns()) {
+                Ok(actions) => {
+                    for (t, ev) in actions {
+                        d.s.add_stimulus(t, ev);
+                    }
+                }
+                Err(fail) => return Ok(End::Scenario(fail)),
+            }
+        } else {
+            if st.t_ok.is_some() {
+                // No scenario: nobody reads the other UARTs.
+                st.uart.clear();
+            }
+            if let (Some(p), true) = (&d.pins, d.keep_pins) {
+                d.all_pins.extend(p.take());
+            }
+        }
+        if st.script_end.is_none() {
+            if let Some(end) = st.repl.end() {
+                let t = st.t_ok.unwrap_or(0);
+                // The final EOT: the second after the OK.
+                let eot = st.console[st.ok_end.min(st.console.len())..]
+                    .iter()
+                    .filter(|x| x.1 == 0x04)
+                    .nth(1)
+                    .map(|x| x.0);
+                let t_end = match eot {
+                    Some(c) => c,
+                    None => {
+                        d.exact = false;
+                        d.s.machine.now()
+                    }
+                };
+                let cycles = t_end.saturating_sub(t);
+                result.cycles = Some(cycles);
+                result.cycles_exact = d.exact;
+                if let Some(max) = d.budgets.max_cycles {
+                    if cycles > max {
+                        return Ok(End::Budget(format!("max-cycles {}", super::group(max))));
+                    }
+                }
+                st.script_end = Some(match end {
+                    ScriptEnd::Done => End::Done,
+                    ScriptEnd::Exception => End::Exception,
+                });
+                // The scenario may go on: the board runs on in its raw REPL.
+                d.s.machine.set_budget(u64::MAX);
+            }
+        }
+        if let Some(end) = &st.script_end {
+            match &st.runner {
+                Some(r) if !r.finished() => {}
+                Some(r) => {
+                    let out = super::report::normalise(&result.output);
+                    return Ok(match r.missing_text(&out) {
+                        Some(fail) => End::Scenario(fail),
+                        None => end.clone(),
+                    });
+                }
+                None => return Ok(end.clone()),
+            }
         }
         if let Some(stop) = d.step() {
             return Err(stop);

@@ -6,14 +6,17 @@
 //! `pybsim run`, and passes when:
 //!
 //! - its output, with CR LF made LF, equals `name.py.exp` beside it; without a `.exp`
-//!   file, when the script ends without an uncaught exception;
+//!   file, when the script ends without an uncaught exception (the test is then counted
+//!   as one with "no expected output");
 //! - no budget ran out and the guest did not fault;
+//! - its scenario steps and text checks, if it has any, hold ([`scenario`]);
 //! - its cycle count is within the tolerance (default 1 %) of the snapshot in
 //!   `name.py.cycles`, either way: a test that got faster beyond it fails too, and is
 //!   blessed deliberately like a slower one (a change within it is reported and passes).
 //!
 //! Counted cycles: from the raw REPL's "OK" (the firmware has the whole script) to
-//! its final EOT (output and traceback written); see [`exec`]. Boot is not counted.
+//! its final EOT (output and traceback written), as those bytes leave the board: exact
+//! on any firmware and console; see [`exec`]. Boot is not counted.
 //!
 //! Options come from `# pybsim: KEY VALUE` lines in the test's header comment and from
 //! a `pybsim-test.cfg` in its directory; see [`options`]. Budgets (`max-cycles`,
@@ -24,29 +27,35 @@
 //!
 //! `--bless-exp` writes the output of every test that ran to its end as its `.exp`.
 //! `--bless` writes the `.cycles` snapshot of every test that passed otherwise: it
-//! creates missing ones ("new snapshot") and rewrites changed ones. Without it no file
-//! is written; a missing snapshot is reported and the test passes.
+//! creates missing ones ("new snapshot") and rewrites changed ones; and it writes the
+//! `.exp` of a test that passed without one (a differing `.exp` is `--bless-exp`'s to
+//! rewrite). Without them no file is written; a missing snapshot is reported and the
+//! test passes.
 //!
 //! `--partition K/N`: the tests are sorted by path and shard K takes those whose index
 //! i (from 0) has i mod N = K-1 (round robin, so long and short tests spread evenly).
 //!
 //! Reports: progress and failure details on stdout (stderr when the JSON report goes
-//! to stdout), `--junit FILE` (JUnit XML, board times), `--json [FILE]` (JSON; `-` or no
-//! value: stdout). Exit status: 0 when every test passed or was skipped, 1 otherwise,
-//! 64 on a usage error.
+//! to stdout), `--junit FILE` (JUnit XML, board times, valid against the strict schema
+//! tests/pybsim-test/junit-strict.xsd; see [`report::junit`]), `--json [FILE]` (JSON;
+//! `-` or no value: stdout). Exit status: 0 when every test passed or was skipped, 1
+//! otherwise, 64 on a usage error.
 //!
 //! JSON report: `{"format": "pybsim-test", "version": 1, "summary": {tests, passed,
-//! failed, skipped, new_snapshots, snapshots_written, exp_written, board_ns, wall_ms}, "tests": [
-//! {name, status ("passed"|"failed"|"skipped"), kind (failure kind: "output",
-//! "exception", "fault", "budget", "cycles", "error", "exit", "halted"; null unless
+//! failed, skipped, new_snapshots, snapshots_written, exp_written, no_expected_output
+//! (passed tests without `.exp`), board_ns, wall_ms}, "tests": [{name, status
+//! ("passed"|"failed"|"skipped"), kind (failure kind: "output", "exception", "fault",
+//! "budget", "cycles", "scenario", "watchdog", "error", "exit", "halted"; null unless
 //! failed), reason, outcome ("done"|"exception"|"fault"|"budget"|"exit"|"halted"|
-//! "error"|null), cycles, cycles_exact, snapshot (null or {state ("new"|"same"|
-//! "changed"|"over_tolerance"|"unreadable"), old, new, ratio, written}), board_ns,
+//! "watchdog"|"scenario"|"error"|null), cycles, cycles_exact, snapshot (null or {state
+//! ("new"|"same"|"changed"|"over_tolerance"|"unreadable"), old, new, ratio, written}),
+//! expected_output (the test has a `.exp`), scenario (null or {steps, done}), board_ns,
 //! output, details}]}`. Only `wall_ms` varies from run to run.
 
 pub mod exec;
 pub mod options;
 pub mod report;
+pub mod scenario;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -56,7 +65,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use crate::session::SessionConfig;
-use exec::{Budgets, End};
+use exec::{Budgets, End, Extras};
 use options::{DirConfig, TestOptions, DIR_CONFIG};
 
 /// Exit status for usage errors.
@@ -165,8 +174,12 @@ pub struct TestReport {
     pub cycles_exact: bool,
     pub snapshot: Snapshot,
     pub board_ns: u64,
-    /// `--bless-exp` wrote its `.exp` file.
+    /// `--bless-exp` (or `--bless`, for a missing one) wrote its `.exp` file.
     pub exp_written: bool,
+    /// The test has a `.exp` to compare its output with.
+    pub expected_output: bool,
+    /// Scenario steps in all and done, when it has a scenario.
+    pub scenario: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -177,6 +190,8 @@ pub struct Summary {
     pub new_snapshots: usize,
     pub snapshots_written: usize,
     pub exp_written: usize,
+    /// Tests that ran without a `.exp` (their output was not checked).
+    pub no_expected_output: usize,
     pub board_ns: u64,
     pub wall_ms: u64,
 }
@@ -369,6 +384,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<u8> {
         }
         sum.board_ns += r.board_ns;
         sum.exp_written += usize::from(r.exp_written);
+        sum.no_expected_output += usize::from(!r.expected_output && r.status == Status::Passed);
     }
     sum.wall_ms = wall.elapsed().as_millis() as u64;
 
@@ -398,6 +414,12 @@ pub fn run(args: &TestArgs) -> anyhow::Result<u8> {
     }
     if sum.exp_written > 0 {
         line.push_str(&format!(", {} .exp files written", sum.exp_written));
+    }
+    if sum.no_expected_output > 0 {
+        line.push_str(&format!(
+            ", {} with no expected output (no .exp; --bless writes it)",
+            sum.no_expected_output
+        ));
     }
     let _ = writeln!(
         progress,
@@ -541,6 +563,8 @@ fn blank(path: &Path) -> TestReport {
         snapshot: Snapshot::NotTaken,
         board_ns: 0,
         exp_written: false,
+        expected_output: false,
+        scenario: None,
     }
 }
 
@@ -594,6 +618,10 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
             None => common.max_time_text.clone(),
         },
     };
+    let extras = match test_extras(&opts) {
+        Ok(e) => e,
+        Err(e) => return failed(path, "error", e),
+    };
     let exp_path = with_suffix(path, ".exp");
     let mut expected = match std::fs::read(&exp_path) {
         Ok(e) => Some(report::normalise(&e)),
@@ -601,8 +629,9 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
         Err(e) => return failed(path, "error", format!("{}: {e}", exp_path.display())),
     };
 
-    let res = exec::run_test(&session_cfg, &source, &budgets);
+    let res = exec::run_test(&session_cfg, &source, &budgets, &extras);
     let mut r = blank(path);
+    r.scenario = res.scenario;
     r.output = report::normalise(&res.output);
     r.cycles = res.cycles;
     r.cycles_exact = res.cycles_exact;
@@ -616,12 +645,15 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
         End::Halted => "halted",
         End::Error(_) => "error",
         End::WatchdogReset(_) => "watchdog",
+        End::Scenario(_) => "scenario",
     });
     let mut exp_note = None;
-    if common.bless_exp
+    // --bless-exp takes any output of a script that ran to its end; --bless writes the
+    // .exp of a test that has none and passed.
+    let bless_exp = common.bless_exp
         && matches!(res.end, End::Done | End::Exception)
-        && expected.as_deref() != Some(r.output.as_str())
-    {
+        && expected.as_deref() != Some(r.output.as_str());
+    if bless_exp {
         if let Err(e) = std::fs::write(&exp_path, &r.output) {
             return failed(path, "error", format!("{}: {e}", exp_path.display()));
         }
@@ -632,6 +664,7 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
         });
         expected = Some(r.output.clone());
     }
+    r.expected_output = expected.is_some();
     let mut fail = |kind: &'static str, reason: String, details: String| {
         r.status = Status::Failed;
         r.kind = kind;
@@ -661,16 +694,25 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
                 output_block(&r.output)
             ),
         ),
+        End::Scenario(f) => fail(
+            "scenario",
+            f.reason.clone(),
+            format!("{}{}", f.details, output_block(&r.output)),
+        ),
         End::Budget(which) => {
             let so_far = match res.cycles {
                 Some(c) => format!(" after {} cycles of the script", group(c)),
                 None => " before the script started".to_string(),
             };
+            let step = match &res.scenario_note {
+                Some(n) => format!("{n}\n"),
+                None => String::new(),
+            };
             fail(
                 "budget",
                 format!("budget exceeded ({which})"),
                 format!(
-                    "stopped{so_far} ({:.6} s of board time in all)\n{}{}",
+                    "stopped{so_far} ({:.6} s of board time in all)\n{step}{}{}",
                     res.board_ns as f64 / 1e9,
                     output_block(&r.output),
                     exec::profile_overrun(&session_cfg, &source, res.stop_cycle, 8)
@@ -702,9 +744,33 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
             None => {}
         },
     }
+    if let (Some(e), Status::Passed) = (&res.write_error, r.status) {
+        r.status = Status::Failed;
+        r.kind = "error";
+        r.reason = e.clone();
+    }
     if r.status == Status::Passed {
         if let Some(c) = res.cycles {
             check_snapshot(path, c, &opts, common, &mut r);
+        }
+    }
+    if r.status == Status::Passed && !r.expected_output {
+        if common.bless && res.end == End::Done {
+            // --bless writes the .exp of a test that passed without one.
+            if let Err(e) = std::fs::write(&exp_path, &r.output) {
+                r.status = Status::Failed;
+                r.kind = "error";
+                r.reason = format!("{}: {e}", exp_path.display());
+                return r;
+            }
+            r.expected_output = true;
+            exp_note = Some(".exp written");
+        } else {
+            r.reason = if r.reason.is_empty() {
+                "no expected output".to_string()
+            } else {
+                format!("no expected output; {}", r.reason)
+            };
         }
     }
     if let Some(note) = exp_note {
@@ -716,6 +782,38 @@ fn run_one(path: &Path, common: &Common) -> TestReport {
         };
     }
     r
+}
+
+/// The scenario and trace files a test's options ask for.
+fn test_extras(opts: &TestOptions) -> Result<Extras, String> {
+    let mut plan = scenario::Plan::default();
+    if let Some(f) = &opts.scenario {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("scenario {}: {e}", f.display()))?;
+        let sc = scenario::parse_scenario(f, &text)?;
+        plan.add_scenario(&f.display().to_string(), sc);
+    }
+    for (origin, step) in &opts.steps {
+        plan.add_step(origin.clone(), step.clone());
+    }
+    plan.expect_text.extend(opts.expect_text.iter().cloned());
+    plan.fail_text.extend(opts.fail_text.iter().cloned());
+    if opts.vcd_vectors && opts.vcd.is_none() {
+        return Err("`vcd-vectors` needs a `vcd` file".into());
+    }
+    Ok(Extras {
+        plan,
+        vcd: opts.vcd.clone().map(|p| {
+            (
+                p,
+                crate::vcd::VcdOptions {
+                    vectors: opts.vcd_vectors,
+                    end: None,
+                },
+            )
+        }),
+        dac_trace: opts.dac_trace.clone(),
+    })
 }
 
 fn session_config(opts: &TestOptions, common: &Common) -> Result<SessionConfig, String> {
@@ -755,10 +853,10 @@ fn session_config(opts: &TestOptions, common: &Common) -> Result<SessionConfig, 
         stimuli: opts.stimuli.clone(),
         max_cycles: None,
         max_ns: None,
-        repl_uart: None,
+        repl_uart: opts.repl_uart,
         rng_seed: opts.rng_seed,
         sd: opts.sd.clone(),
-        repl: Default::default(),
+        repl: opts.repl.unwrap_or_default(),
     })
 }
 

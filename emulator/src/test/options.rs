@@ -9,7 +9,8 @@
 //! test files byte-identical to where they come from.
 //!
 //! Precedence: directory-wide lines, then the file's section, then the header; a later
-//! value replaces an earlier one, except `wire`, which adds a wire each time.
+//! value replaces an earlier one, except `wire`, `step`, `expect-text` and `fail-text`,
+//! which add up.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,9 @@ use std::path::{Path, PathBuf};
 pub const DIR_CONFIG: &str = "pybsim-test.cfg";
 
 /// The keys an options line may use.
-pub const KEYS: &str =
-    "board, wire, stimuli, fs, sd, firmware, max-cycles, max-time, tolerance, rng-seed, skip";
+pub const KEYS: &str = "board, wire, stimuli, fs, sd, firmware, repl-uart, repl, max-cycles, \
+     max-time, tolerance, rng-seed, vcd, vcd-vectors, dac-trace, scenario, step, expect-text, \
+     fail-text, skip";
 
 /// A problem with a test's options, naming the file and line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,11 +54,44 @@ pub struct TestOptions {
     pub skip: Option<String>,
     /// Seed of the board's RNG.
     pub rng_seed: Option<u64>,
+    /// Carry the console on this U(S)ART (as `pybsim run --repl-uart`).
+    pub repl_uart: Option<u8>,
+    /// The console without `repl-uart` (as `pybsim run --repl`).
+    pub repl: Option<crate::session::Repl>,
+    /// Write the test's pin trace as VCD here (as `pybsim run --vcd`).
+    pub vcd: Option<PathBuf>,
+    /// The VCD with the cycle counter and DAC vectors (as `--vcd-vectors`).
+    pub vcd_vectors: bool,
+    /// Write the test's DAC samples as CSV here (as `--dac-trace`).
+    pub dac_trace: Option<PathBuf>,
+    /// The scenario file (RON, see [`super::scenario`]).
+    pub scenario: Option<PathBuf>,
+    /// Steps from `step` lines: (where written, the step).
+    pub steps: Vec<(String, super::scenario::Step)>,
+    /// Texts from `expect-text` and `fail-text` lines: (where written, text).
+    pub expect_text: Vec<(String, String)>,
+    pub fail_text: Vec<(String, String)>,
+}
+
+/// A text option's value: as written, or a RON string when quoted (for escapes and
+/// spaces at the ends).
+fn text_value(v: &str) -> Result<String, String> {
+    if v.starts_with('"') {
+        ron::from_str::<String>(v).map_err(|e| format!("{v}: not a string ({})", e.code))
+    } else {
+        Ok(v.to_string())
+    }
 }
 
 impl TestOptions {
     /// Applies one `KEY [VALUE]` line; `base` is the directory relative paths start from.
     pub fn apply(&mut self, text: &str, base: &Path) -> Result<(), String> {
+        self.apply_at(text, base, "")
+    }
+
+    /// [`TestOptions::apply`] for a line written at `origin` (`file:line`, which steps
+    /// and texts keep for their messages).
+    pub fn apply_at(&mut self, text: &str, base: &Path, origin: &str) -> Result<(), String> {
         let text = text.trim();
         let (key, value) = match text.split_once(char::is_whitespace) {
             Some((k, v)) => (k, v.trim()),
@@ -102,6 +137,48 @@ impl TestOptions {
                 self.tolerance_pct = Some(parse_percent(v).ok_or_else(|| {
                     format!("tolerance: {v:?} is not a percentage (such as 5% or 0.5%)")
                 })?);
+            }
+            "repl-uart" => {
+                let v = need("a U(S)ART number, 1 to 6")?;
+                match v.parse::<u8>() {
+                    Ok(n) if (1..=6).contains(&n) => self.repl_uart = Some(n),
+                    _ => return Err(format!("repl-uart: {v:?} is not a U(S)ART number, 1 to 6")),
+                }
+            }
+            "repl" => {
+                use crate::session::Repl;
+                self.repl = Some(match need("auto, console or usb")? {
+                    "auto" => Repl::Auto,
+                    "console" => Repl::Console,
+                    "usb" => Repl::Usb,
+                    v => {
+                        return Err(format!(
+                            "repl: {v:?} is not a console: auto, console or usb"
+                        ))
+                    }
+                });
+            }
+            "vcd" => self.vcd = Some(base.join(need("a file to write")?)),
+            "vcd-vectors" => {
+                if !value.is_empty() {
+                    return Err("`vcd-vectors` takes no value".into());
+                }
+                self.vcd_vectors = true;
+            }
+            "dac-trace" => self.dac_trace = Some(base.join(need("a file to write")?)),
+            "scenario" => self.scenario = Some(base.join(need("a scenario file (RON)")?)),
+            "step" => {
+                let step =
+                    super::scenario::parse_step(need("a step such as WaitLine(text: \"ready\")")?)?;
+                self.steps.push((origin.to_string(), step));
+            }
+            "expect-text" => {
+                let t = text_value(need("a text")?)?;
+                self.expect_text.push((origin.to_string(), t));
+            }
+            "fail-text" => {
+                let t = text_value(need("a text")?)?;
+                self.fail_text.push((origin.to_string(), t));
             }
             "skip" => {
                 self.skip = Some(if value.is_empty() {
@@ -233,7 +310,8 @@ pub fn resolve(
             .unwrap_or_default();
         let section = cfg.sections.get(&name).map(Vec::as_slice).unwrap_or(&[]);
         for (line, text) in cfg.common.iter().chain(section) {
-            o.apply(text, base).map_err(|msg| OptionError {
+            let origin = format!("{}:{line}", cfg.path.display());
+            o.apply_at(text, base, &origin).map_err(|msg| OptionError {
                 file: cfg.path.clone(),
                 line: *line,
                 msg,
@@ -241,7 +319,8 @@ pub fn resolve(
         }
     }
     for (line, text) in header_lines(source) {
-        o.apply(text, base).map_err(|msg| OptionError {
+        let origin = format!("{}:{line}", test.display());
+        o.apply_at(text, base, &origin).map_err(|msg| OptionError {
             file: test.to_path_buf(),
             line,
             msg,
@@ -281,6 +360,37 @@ mod tests {
         assert_eq!(o.fs, Some(PathBuf::from("t/data")));
         assert_eq!(o.sd, Some(PathBuf::from("t/card.img")));
         assert_eq!(o.skip.as_deref(), Some("skipped"));
+        o.apply("repl-uart 1", base).unwrap();
+        o.apply("repl usb", base).unwrap();
+        o.apply("vcd pins.vcd", base).unwrap();
+        o.apply("vcd-vectors", base).unwrap();
+        o.apply("dac-trace dac.csv", base).unwrap();
+        o.apply("scenario s.ron", base).unwrap();
+        o.apply_at(
+            r#"step WaitLine(text: "ready", timeout: "1s")"#,
+            base,
+            "t.py:3",
+        )
+        .unwrap();
+        o.apply_at("expect-text all done", base, "t.py:4").unwrap();
+        o.apply_at(r#"fail-text " Error\t""#, base, "t.py:5")
+            .unwrap();
+        assert_eq!(o.repl_uart, Some(1));
+        assert_eq!(o.repl, Some(crate::session::Repl::Usb));
+        assert_eq!(o.vcd, Some(PathBuf::from("t/pins.vcd")));
+        assert!(o.vcd_vectors);
+        assert_eq!(o.dac_trace, Some(PathBuf::from("t/dac.csv")));
+        assert_eq!(o.scenario, Some(PathBuf::from("t/s.ron")));
+        assert_eq!(o.steps.len(), 1);
+        assert_eq!(o.steps[0].0, "t.py:3");
+        assert_eq!(
+            o.expect_text,
+            vec![("t.py:4".to_string(), "all done".to_string())]
+        );
+        assert_eq!(
+            o.fail_text,
+            vec![("t.py:5".to_string(), " Error\t".to_string())]
+        );
     }
 
     #[test]
@@ -300,6 +410,17 @@ mod tests {
             .apply("sd", base)
             .unwrap_err()
             .contains("needs an SD card image"));
+        assert!(o.apply("repl-uart 7", base).unwrap_err().contains("1 to 6"));
+        assert!(o
+            .apply("repl serial", base)
+            .unwrap_err()
+            .contains("auto, console or usb"));
+        assert!(o.apply("vcd-vectors yes", base).is_err());
+        assert!(o
+            .apply("step Wait(text: 1)", base)
+            .unwrap_err()
+            .starts_with("step \"Wait(text: 1)\""));
+        assert!(o.apply("fail-text \"open", base).is_err());
         assert_eq!(parse_count("_1"), None);
         assert_eq!(parse_count("1_0"), Some(10));
         assert_eq!(parse_percent("0.5%"), Some(0.5));

@@ -147,3 +147,43 @@ pub fn write(dir: &Path, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
 pub fn script(name: &str, body: &str) -> PathBuf {
     write(&shared_dir(), name, body)
 }
+
+/// Whether the host tool `name` (installed by scripts/setup-deps.sh) can be run; when it
+/// cannot, the test records a skip (see [`skip`]) naming what it would have checked.
+pub fn have_tool(name: &str, checks: &str) -> bool {
+    let found = Command::new(name)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        skip(&format!(
+            "{name} is not installed (scripts/setup-deps.sh installs it): {checks} not checked"
+        ));
+    }
+    found
+}
+
+/// Validates a JUnit report against the strict schema (tests/pybsim-test/junit-strict.xsd,
+/// the rules of Jenkins' junit-10) with xmllint: Ok, Err(xmllint's complaints), or None
+/// when xmllint is not installed (a skip is recorded).
+pub fn validate_junit(file: &Path) -> Option<Result<(), String>> {
+    if !have_tool("xmllint", "the JUnit report against the strict schema") {
+        return None;
+    }
+    let schema = repo().join("tests/pybsim-test/junit-strict.xsd");
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(file)
+        .output()
+        .expect("xmllint runs");
+    Some(if out.status.success() {
+        Ok(())
+    } else {
+        Err(text(&out.stderr))
+    })
+}
