@@ -278,7 +278,6 @@ fn pipeline_load_and_register_offset_store_eat_a_nop() {
 }
 
 #[test]
-#[ignore = "not modelled yet: a load/store whose base or offset the previous instruction wrote waits a cycle"]
 fn pipeline_address_register_written_by_the_previous_instruction_costs_one() {
     assert_snippet(11, "adds r4; ldr [r4]", 4);
     assert_snippet(12, "adds r5; ldr [r4, r5]", 4);
@@ -287,7 +286,6 @@ fn pipeline_address_register_written_by_the_previous_instruction_costs_one() {
 }
 
 #[test]
-#[ignore = "not modelled yet: a load/store whose base or offset the previous instruction wrote waits a cycle"]
 fn pipeline_pointer_chase_waits_for_the_loaded_base() {
     assert_snippet(25, "ldr r0, [r4]; ldr [r0]", 5);
 }
@@ -308,7 +306,6 @@ fn pipeline_store_after_load_fills_its_stall() {
 }
 
 #[test]
-#[ignore = "not modelled yet: post/pre-indexed accesses on one base do not chain"]
 fn pipeline_indexed_accesses_on_one_base_do_not_chain() {
     assert_snippet(20, "ldr [r4], #4; ldr [r4], #-4", 4);
     assert_snippet(21, "post-indexed loads on alternating bases", 5);
