@@ -291,7 +291,6 @@ fn pipeline_pointer_chase_waits_for_the_loaded_base() {
 }
 
 #[test]
-#[ignore = "not modelled yet: a store followed by a load does not pipeline"]
 fn pipeline_store_then_load_does_not_pipeline() {
     assert_snippet(15, "str; ldr", 4);
     assert_snippet(16, "str [r,r]; ldr", 4);

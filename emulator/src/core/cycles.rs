@@ -13,6 +13,7 @@
 //! | STR single, register offset | 2 | measured on STM32F407 (cycle-facts §5.3) |
 //! | a load or store whose base or offset register the previous instruction wrote (ALU result, loaded register, store write-back) | +1 | measured on STM32F407: "base address and offset must be available 1 cycle earlier than normally" (jnk0le, cycle-facts §5.3) |
 //! | a load whose base the previous load wrote back (post/pre-indexed on one base) | not pipelined (2) | measured on STM32F407: indexed loads "cannot be chained back to back on same register base" (jnk0le) |
+//! | a load (single, dual, multiple, VLDR/VLDM) right after an immediate-offset store | +1 | measured on STM32F407: "stores cannot be pipelined with following load instructions (adds extra cycle to store)", "stores can't be pipelined with following load multiple" (jnk0le) |
 //! | LDRD/STRD | 3 | TRM Table 3-1 |
 //! | LDM/STM/PUSH/POP | 1+N; +P when loading PC | TRM Table 3-1 |
 //! | LDREX/STREX | 2 | TRM Table 3-1 |
@@ -652,12 +653,17 @@ fn pipeline_cost(insn: &Insn, ops: &Ops, prev: &Ops) -> u32 {
     // loses its pipelining.
     let waits = ops.addr & prev.writes & !prev.load_wb != 0;
     let after_load_wb = ops.addr & prev.load_wb != 0;
+    // A load of any kind right after an immediate-offset store: the store cannot
+    // pipeline with it and takes a cycle more (a register-offset store takes 2 already).
+    let after_store = prev.mem == Mem::StoreImm;
+    let stall = u32::from(waits || after_store);
     match insn.kind {
         Kind::Load => {
             let pipelined = prev.mem == Mem::Load && !waits && !after_load_wb;
             let base = if pipelined { 1 } else { insn.cycles };
-            base + u32::from(waits)
+            base + stall
         }
+        _ if ops.mem == Mem::LoadMulti => insn.cycles + stall,
         _ if ops.mem != Mem::None => insn.cycles + u32::from(waits),
         _ => insn.cycles,
     }
