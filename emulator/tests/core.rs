@@ -270,7 +270,6 @@ fn pipeline_register_offset_store_takes_two() {
 }
 
 #[test]
-#[ignore = "not modelled yet: a load or register-offset store eats a following NOP"]
 fn pipeline_load_and_register_offset_store_eat_a_nop() {
     assert_snippet(8, "str [r,r]; nop", 2);
     assert_snippet(9, "ldr; nop", 2);

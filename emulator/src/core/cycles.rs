@@ -14,6 +14,7 @@
 //! | a load or store whose base or offset register the previous instruction wrote (ALU result, loaded register, store write-back) | +1 | measured on STM32F407: "base address and offset must be available 1 cycle earlier than normally" (jnk0le, cycle-facts §5.3) |
 //! | a load whose base the previous load wrote back (post/pre-indexed on one base) | not pipelined (2) | measured on STM32F407: indexed loads "cannot be chained back to back on same register base" (jnk0le) |
 //! | a load (single, dual, multiple, VLDR/VLDM) right after an immediate-offset store | +1 | measured on STM32F407: "stores cannot be pipelined with following load instructions (adds extra cycle to store)", "stores can't be pipelined with following load multiple" (jnk0le) |
+//! | NOP right after a single load or a register-offset store | 0 | measured on STM32F407: "load instructions can eat following nop", a reg offset store "can eat following nop" (jnk0le) |
 //! | LDRD/STRD | 3 | TRM Table 3-1 |
 //! | LDM/STM/PUSH/POP | 1+N; +P when loading PC | TRM Table 3-1 |
 //! | LDREX/STREX | 2 | TRM Table 3-1 |
@@ -365,7 +366,6 @@ struct Ops {
     /// load's address phase).
     load_wb: u16,
     /// NOP (16- or 32-bit).
-    #[allow(dead_code)]
     nop: bool,
 }
 
@@ -657,6 +657,9 @@ fn pipeline_cost(insn: &Insn, ops: &Ops, prev: &Ops) -> u32 {
     // pipeline with it and takes a cycle more (a register-offset store takes 2 already).
     let after_store = prev.mem == Mem::StoreImm;
     let stall = u32::from(waits || after_store);
+    if ops.nop && matches!(prev.mem, Mem::Load | Mem::StoreReg) {
+        return 0; // runs in the load's data phase, or the store's second cycle
+    }
     match insn.kind {
         Kind::Load => {
             let pipelined = prev.mem == Mem::Load && !waits && !after_load_wb;
