@@ -318,7 +318,6 @@ fn pipeline_word_aligned_wide_loads_pipeline() {
 }
 
 #[test]
-#[ignore = "not modelled yet: 32-bit loads at half-word addresses do not pipeline"]
 fn pipeline_wide_loads_at_half_word_addresses_do_not_pipeline() {
     assert_snippet(27, "adds; ldr.w; ldr.w at half-word addresses", 5);
 }

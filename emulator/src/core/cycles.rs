@@ -15,6 +15,7 @@
 //! | a load whose base the previous load wrote back (post/pre-indexed on one base) | not pipelined (2) | measured on STM32F407: indexed loads "cannot be chained back to back on same register base" (jnk0le) |
 //! | a load (single, dual, multiple, VLDR/VLDM) right after an immediate-offset store | +1 | measured on STM32F407: "stores cannot be pipelined with following load instructions (adds extra cycle to store)", "stores can't be pipelined with following load multiple" (jnk0le) |
 //! | NOP right after a single load or a register-offset store | 0 | measured on STM32F407: "load instructions can eat following nop", a reg offset store "can eat following nop" (jnk0le) |
+//! | a 32-bit load at a half-word address after a load | not pipelined (2) | measured on STM32F407: "32bit opcode loads (ldr.w, ldrb.w) may fail to pipeline correctly if they are not positioned at word aligned boundaries" (jnk0le) |
 //! | LDRD/STRD | 3 | TRM Table 3-1 |
 //! | LDM/STM/PUSH/POP | 1+N; +P when loading PC | TRM Table 3-1 |
 //! | LDREX/STREX | 2 | TRM Table 3-1 |
@@ -645,7 +646,7 @@ fn may_touch_peripheral(hw1: u16, len: u32) -> bool {
 
 /// What an instruction costs after the one whose operands are `prev` in the same
 /// block: the load/store pipeline rules of the table above.
-fn pipeline_cost(insn: &Insn, ops: &Ops, prev: &Ops) -> u32 {
+fn pipeline_cost(pc: u32, insn: &Insn, ops: &Ops, prev: &Ops) -> u32 {
     // The base or offset register was written by the previous instruction: the address
     // is needed a cycle earlier than an ALU operand would be, so the access waits a
     // cycle (after an ALU result, a loaded register, a store's write-back). A base
@@ -662,7 +663,9 @@ fn pipeline_cost(insn: &Insn, ops: &Ops, prev: &Ops) -> u32 {
     }
     match insn.kind {
         Kind::Load => {
-            let pipelined = prev.mem == Mem::Load && !waits && !after_load_wb;
+            // A 32-bit load at a half-word address does not pipeline.
+            let aligned = insn.len == 2 || pc & 2 == 0;
+            let pipelined = prev.mem == Mem::Load && aligned && !waits && !after_load_wb;
             let base = if pipelined { 1 } else { insn.cycles };
             base + stall
         }
@@ -700,7 +703,7 @@ pub fn cost_block(addr: u32, bytes: &[u8]) -> BlockCost {
         if may_touch_peripheral(hw1, insn.len) {
             c.mem_offsets.push(c.base);
         }
-        let cyc = pipeline_cost(&insn, &ops, &prev);
+        let cyc = pipeline_cost(pc, &insn, &ops, &prev);
         prev = ops;
         c.insns += 1;
         if insn.unknown {
