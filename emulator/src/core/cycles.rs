@@ -45,6 +45,21 @@
 //! `max(0, n + 1 - cycles spent in the previous line)`; any other miss costs n. Code in
 //! SRAM runs without wait states. Data reads from flash (literal pools through the D-cache)
 //! are not modelled: the core cannot see them without per-access hooks.
+//!
+//! The load/store rules are decided from the instructions of a block when it is first
+//! seen (each instruction against the one before it in the block); tests/asm/pipeline.S
+//! checks each against its figure. Not modelled, with the reason:
+//! - loads pipeline only within one memory block (SRAM1, SRAM2, CCM; jnk0le): that
+//!   depends on run-time addresses;
+//! - an immediate-offset store right after a load fills the load's stall (jnk0le, "1
+//!   IPC"): tried, it moved Embench and perf_bench away from their references;
+//! - SDIV/UDIV early termination (2-12 cycles by operand magnitudes): run-time operands;
+//! - the ART's D-cache and flash data reads: run-time addresses of loads that hit flash;
+//! - a branch miss waiting for the ART prefetch in flight: measured and proposed in
+//!   docs/art-prefetch-proposal.md, to go into the ART's rewrite for issue 14.
+//!
+//! The calibration against public references (Embench IoT, CoreMark, MicroPython's
+//! flash wait-state deltas) is scripts/calibrate.sh.
 
 /// Cost summary of one decoded block.
 #[derive(Debug, Clone, Default)]
