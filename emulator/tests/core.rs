@@ -221,3 +221,117 @@ fn a_branch_to_an_even_address_is_a_usagefault_with_invstate() {
     let r = run("invstate");
     assert_pass(&r, "invstate");
 }
+
+// ----- load/store pipeline micro-benchmarks (tests/asm/pipeline.S) -----
+//
+// Each snippet of pipeline.S runs PIPE_N times between two DWT_CYCCNT reads; snippet 0
+// is empty. A rule's test asserts (results[k] - results[0]) == PIPE_N * cycles, with
+// the cycles the rule gives on a real STM32F407 (jnk0le's "pipeline cycle test" notes,
+// doc/cortex_m3m4.md of jnk0le/random) or in the Cortex-M3/M4 TRM's load/store timing
+// (docs/cycle-facts.md §5.2-5.3). A rule the cycle model does not follow yet is ignored
+// with the reason; its figure stays the reference's.
+
+const PIPE_N: u32 = 100;
+const PIPE_SNIPPETS: usize = 31;
+
+/// results[k] - results[0] for every snippet of pipeline.S (one run for all tests).
+fn pipeline_diffs() -> &'static [u32] {
+    static DIFFS: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
+    DIFFS.get_or_init(|| {
+        let mut r = run("pipeline");
+        assert_pass(&r, "pipeline");
+        let raw = words(&mut r, "results", PIPE_SNIPPETS);
+        raw.iter().map(|&t| t.wrapping_sub(raw[0])).collect()
+    })
+}
+
+/// Asserts snippet `k` (named `what`) costs `cycles` per iteration.
+fn assert_snippet(k: usize, what: &str, cycles: u32) {
+    let d = pipeline_diffs()[k];
+    assert_eq!(
+        d,
+        PIPE_N * cycles,
+        "snippet {k} ({what}): {d} cycles over {PIPE_N} runs, i.e. {} per run; expected {cycles}",
+        d as f64 / PIPE_N as f64
+    );
+}
+
+#[test]
+fn pipeline_alu_and_single_load_store() {
+    assert_snippet(1, "adds", 1);
+    assert_snippet(2, "ldr", 2);
+    assert_snippet(5, "str imm", 1);
+    assert_snippet(6, "str; str", 2);
+}
+
+#[test]
+fn pipeline_neighbouring_loads_pipeline() {
+    assert_snippet(3, "ldr; ldr", 3);
+    assert_snippet(4, "ldr [r,r]; ldr; ldr (TRM example)", 4);
+}
+
+#[test]
+fn pipeline_register_offset_store_takes_two() {
+    assert_snippet(7, "str [r,r]", 2);
+}
+
+#[test]
+fn pipeline_load_and_register_offset_store_eat_a_nop() {
+    assert_snippet(8, "str [r,r]; nop", 2);
+    assert_snippet(9, "ldr; nop", 2);
+    assert_snippet(10, "ldr; cmp", 3);
+}
+
+#[test]
+fn pipeline_address_register_written_by_the_previous_instruction_costs_one() {
+    assert_snippet(11, "adds r4; ldr [r4]", 4);
+    assert_snippet(12, "adds r5; ldr [r4, r5]", 4);
+    assert_snippet(13, "adds r4; str [r4]", 3);
+    assert_snippet(14, "adds r4; adds; ldr [r4]", 4);
+}
+
+#[test]
+fn pipeline_pointer_chase_waits_for_the_loaded_base() {
+    assert_snippet(25, "ldr r0, [r4]; ldr [r0]", 5);
+}
+
+#[test]
+fn pipeline_store_then_load_does_not_pipeline() {
+    assert_snippet(15, "str; ldr", 4);
+    assert_snippet(16, "str [r,r]; ldr", 4);
+    assert_snippet(18, "str; ldm", 5);
+    assert_snippet(19, "str; stm", 4);
+}
+
+#[test]
+#[ignore = "not modelled yet: an immediate-offset store after a load fills the load's stall (tried: it moved Embench from the reference, geomean 0.856 -> 0.846, and perf_bench faster)"]
+fn pipeline_store_after_load_fills_its_stall() {
+    assert_snippet(17, "ldr; str", 2);
+}
+
+#[test]
+fn pipeline_indexed_accesses_on_one_base_do_not_chain() {
+    assert_snippet(20, "ldr [r4], #4; ldr [r4], #-4", 4);
+    assert_snippet(21, "post-indexed loads on alternating bases", 5);
+    assert_snippet(22, "ldr [r4, #4]!; ldr [r4, #-4]!", 4);
+    assert_snippet(23, "str [r4], #4; str [r4], #-4", 3);
+    assert_snippet(24, "post-indexed stores on alternating bases", 4);
+}
+
+#[test]
+fn pipeline_word_aligned_wide_loads_pipeline() {
+    assert_snippet(26, "ldr.w; ldr.w aligned", 3);
+}
+
+#[test]
+fn pipeline_wide_loads_at_half_word_addresses_do_not_pipeline() {
+    assert_snippet(27, "adds; ldr.w; ldr.w at half-word addresses", 5);
+}
+
+#[test]
+#[ignore = "not modelled yet: pipelining across memory blocks depends on run-time addresses, not on the instructions a block's cost is decided from"]
+fn pipeline_loads_pipeline_only_within_one_memory_block() {
+    assert_snippet(28, "ldr SRAM1; ldr CCM", 4);
+    assert_snippet(29, "ldr SRAM1; ldr SRAM2", 4);
+    assert_snippet(30, "ldr SRAM1; str CCM", 3);
+}

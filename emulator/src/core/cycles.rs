@@ -11,6 +11,11 @@
 //! | LDR/LDRB/LDRH/LDRSB/LDRSH single | 2, or 1 when it follows another single load (pipelined) | TRM Table 3-1 and §3.3.2 |
 //! | STR single, immediate offset | 1 (write buffer) | M3/M4 TRM §3.3; measured on STM32F407 |
 //! | STR single, register offset | 2 | measured on STM32F407 (cycle-facts §5.3) |
+//! | a load or store whose base or offset register the previous instruction wrote (ALU result, loaded register, store write-back) | +1 | measured on STM32F407: "base address and offset must be available 1 cycle earlier than normally" (jnk0le, cycle-facts §5.3) |
+//! | a load whose base the previous load wrote back (post/pre-indexed on one base) | not pipelined (2) | measured on STM32F407: indexed loads "cannot be chained back to back on same register base" (jnk0le) |
+//! | a load (single, dual, multiple, VLDR/VLDM) right after an immediate-offset store | +1 | measured on STM32F407: "stores cannot be pipelined with following load instructions (adds extra cycle to store)", "stores can't be pipelined with following load multiple" (jnk0le) |
+//! | NOP right after a single load or a register-offset store | 0 | measured on STM32F407: "load instructions can eat following nop", a reg offset store "can eat following nop" (jnk0le) |
+//! | a 32-bit load at a half-word address after a load | not pipelined (2) | measured on STM32F407: "32bit opcode loads (ldr.w, ldrb.w) may fail to pipeline correctly if they are not positioned at word aligned boundaries" (jnk0le) |
 //! | LDRD/STRD | 3 | TRM Table 3-1 |
 //! | LDM/STM/PUSH/POP | 1+N; +P when loading PC | TRM Table 3-1 |
 //! | LDREX/STREX | 2 | TRM Table 3-1 |
@@ -40,6 +45,21 @@
 //! `max(0, n + 1 - cycles spent in the previous line)`; any other miss costs n. Code in
 //! SRAM runs without wait states. Data reads from flash (literal pools through the D-cache)
 //! are not modelled: the core cannot see them without per-access hooks.
+//!
+//! The load/store rules are decided from the instructions of a block when it is first
+//! seen (each instruction against the one before it in the block); tests/asm/pipeline.S
+//! checks each against its figure. Not modelled, with the reason:
+//! - loads pipeline only within one memory block (SRAM1, SRAM2, CCM; jnk0le): that
+//!   depends on run-time addresses;
+//! - an immediate-offset store right after a load fills the load's stall (jnk0le, "1
+//!   IPC"): tried, it moved Embench and perf_bench away from their references;
+//! - SDIV/UDIV early termination (2-12 cycles by operand magnitudes): run-time operands;
+//! - the ART's D-cache and flash data reads: run-time addresses of loads that hit flash;
+//! - a branch miss waiting for the ART prefetch in flight: measured and proposed in
+//!   docs/art-prefetch-proposal.md, to go into the ART's rewrite for issue 14.
+//!
+//! The calibration against public references (Embench IoT, CoreMark, MicroPython's
+//! flash wait-state deltas) is scripts/calibrate.sh.
 
 /// Cost summary of one decoded block.
 #[derive(Debug, Clone, Default)]
@@ -331,6 +351,288 @@ fn decode32(hw1: u16, hw2: u16) -> Insn {
     }
 }
 
+/// What a memory instruction is, for the load/store pipeline rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mem {
+    None,
+    /// LDR, LDRB, LDRH, LDRSB, LDRSH: one register (PLD included).
+    Load,
+    /// STR, STRB, STRH with an immediate offset (pre/post-indexed included).
+    StoreImm,
+    /// STR, STRB, STRH with a register offset.
+    StoreReg,
+    /// LDM, POP, LDRD, LDREX, VLDR, VLDM, VPOP.
+    LoadMulti,
+    /// STM, PUSH, STRD, STREX, VSTR, VSTM, VPUSH.
+    StoreMulti,
+}
+
+/// The registers an instruction reads as an address and writes, as bit masks (bit n =
+/// rn), for the pipeline hazards between neighbouring instructions.
+#[derive(Debug, Clone, Copy)]
+struct Ops {
+    mem: Mem,
+    /// Base and offset registers of a memory access.
+    addr: u16,
+    /// Registers written: results, loaded registers, the base written back by a single
+    /// load or store. (A multiple or dual transfer writes its base back in its first
+    /// cycle, long before the next instruction: not counted.)
+    writes: u16,
+    /// Of those, the base written back by a single load (available early, in the
+    /// load's address phase).
+    load_wb: u16,
+    /// NOP (16- or 32-bit).
+    nop: bool,
+}
+
+impl Ops {
+    const NONE: Ops = Ops {
+        mem: Mem::None,
+        addr: 0,
+        writes: 0,
+        load_wb: 0,
+        nop: false,
+    };
+    fn write(rd: u16) -> Ops {
+        Ops {
+            writes: bit(rd),
+            ..Ops::NONE
+        }
+    }
+    fn mem(mem: Mem, addr: u16, writes: u16) -> Ops {
+        Ops {
+            mem,
+            addr,
+            writes,
+            ..Ops::NONE
+        }
+    }
+}
+
+fn bit(r: u16) -> u16 {
+    1 << (r & 15)
+}
+
+/// Operands of a 16-bit Thumb instruction.
+fn ops16(hw: u16) -> Ops {
+    let lo = |shift: u16| (hw >> shift) & 7;
+    match hw >> 11 {
+        // Shift by immediate, add/subtract register or 3-bit immediate.
+        0b00000..=0b00011 => Ops::write(lo(0)),
+        // MOV/CMP/ADD/SUB 8-bit immediate (CMP writes nothing).
+        0b00100..=0b00111 => {
+            if (hw >> 11) & 3 == 1 {
+                Ops::NONE
+            } else {
+                Ops::write(lo(8))
+            }
+        }
+        0b01000 => {
+            if hw & 0xFC00 == 0x4000 {
+                // Data processing: TST, CMP, CMN write nothing.
+                match (hw >> 6) & 0xF {
+                    0x8 | 0xA | 0xB => Ops::NONE,
+                    _ => Ops::write(lo(0)),
+                }
+            } else {
+                // Special data processing and branch/exchange.
+                let rd = ((hw >> 4) & 8) | (hw & 7);
+                match (hw >> 8) & 3 {
+                    0 | 2 => Ops::write(rd),
+                    3 if hw & 0x80 != 0 => Ops::write(14), // BLX
+                    _ => Ops::NONE,
+                }
+            }
+        }
+        0b01001 => Ops::mem(Mem::Load, 0, bit(lo(8))), // LDR literal
+        0b01010 | 0b01011 => {
+            let addr = bit(lo(3)) | bit(lo(6));
+            if (hw >> 9) & 7 <= 2 {
+                Ops::mem(Mem::StoreReg, addr, 0)
+            } else {
+                Ops::mem(Mem::Load, addr, bit(lo(0)))
+            }
+        }
+        0b01100..=0b10001 => {
+            if hw & 0x0800 != 0 {
+                Ops::mem(Mem::Load, bit(lo(3)), bit(lo(0)))
+            } else {
+                Ops::mem(Mem::StoreImm, bit(lo(3)), 0)
+            }
+        }
+        0b10010 => Ops::mem(Mem::StoreImm, bit(13), 0),
+        0b10011 => Ops::mem(Mem::Load, bit(13), bit(lo(8))),
+        0b10100 | 0b10101 => Ops::write(lo(8)), // ADR, ADD Rd, SP, #imm
+        0b10110 | 0b10111 => match (hw >> 8) & 0xF {
+            0x0 => Ops::write(13),                              // ADD/SUB SP, SP, #imm
+            0x2 | 0xA => Ops::write(lo(0)),                     // extend, REV
+            0x4 | 0x5 => Ops::mem(Mem::StoreMulti, bit(13), 0), // PUSH
+            0xC | 0xD => Ops::mem(Mem::LoadMulti, bit(13), hw & 0xFF), // POP
+            0xF if hw & 0xF == 0 && (hw >> 4) & 0xF == 0 => Ops {
+                nop: true,
+                ..Ops::NONE
+            },
+            _ => Ops::NONE,
+        },
+        0b11000 => Ops::mem(Mem::StoreMulti, bit(lo(8)), 0),
+        0b11001 => Ops::mem(Mem::LoadMulti, bit(lo(8)), hw & 0xFF),
+        _ => Ops::NONE,
+    }
+}
+
+/// Operands of a 32-bit Thumb instruction.
+fn ops32(hw1: u16, hw2: u16) -> Ops {
+    let rn = hw1 & 0xF;
+    let rd = (hw2 >> 8) & 0xF;
+    let rt = (hw2 >> 12) & 0xF;
+    let rm = hw2 & 0xF;
+    match (hw1 >> 11) & 3 {
+        0b01 => {
+            if hw1 & 0x0400 != 0 {
+                return vfp_ops(hw1, hw2);
+            }
+            match (hw1 >> 9) & 3 {
+                0 if hw1 & 0x40 == 0 => {
+                    // LDM/STM (.W), PUSH.W/POP.W.
+                    if hw1 & 0x10 != 0 {
+                        Ops::mem(Mem::LoadMulti, bit(rn), hw2 & 0x7FFF)
+                    } else {
+                        Ops::mem(Mem::StoreMulti, bit(rn), 0)
+                    }
+                }
+                0 => {
+                    // Dual, exclusive, table branch.
+                    if hw1 & 0xFFF0 == 0xE8D0 && hw2 & 0xFFE0 == 0xF000 {
+                        return Ops::NONE; // TBB/TBH
+                    }
+                    let load = hw1 & 0x10 != 0;
+                    if (hw1 >> 7) & 3 == 0 && hw1 & 0x20 == 0 {
+                        // LDREX/STREX.
+                        return if load {
+                            Ops::mem(Mem::LoadMulti, bit(rn), bit(rt))
+                        } else {
+                            Ops::mem(Mem::StoreMulti, bit(rn), bit(rd))
+                        };
+                    }
+                    if load {
+                        Ops::mem(Mem::LoadMulti, bit(rn), bit(rt) | bit(rd))
+                    } else {
+                        Ops::mem(Mem::StoreMulti, bit(rn), 0)
+                    }
+                }
+                // Data processing (shifted register): TST/TEQ/CMP/CMN write nothing.
+                1 if rd == 15 && hw1 & 0x10 != 0 => Ops::NONE,
+                1 => Ops::write(rd),
+                _ => Ops::NONE,
+            }
+        }
+        0b10 => {
+            if hw2 & 0x8000 == 0 {
+                // Data processing (immediate): the compares write nothing.
+                if rd == 15 && hw1 & 0x10 != 0 {
+                    return Ops::NONE;
+                }
+                return Ops::write(rd);
+            }
+            let op2 = (hw2 >> 12) & 7;
+            if op2 & 0b101 == 0b101 {
+                return Ops::write(14); // BL
+            }
+            if op2 & 0b101 == 0 && (hw1 >> 4) & 0x7E == 0x3E {
+                return Ops::write(rd); // MRS
+            }
+            if hw1 == 0xF3AF && hw2 == 0x8000 {
+                return Ops {
+                    nop: true,
+                    ..Ops::NONE
+                }; // NOP.W
+            }
+            Ops::NONE
+        }
+        0b11 => {
+            let op2 = (hw1 >> 4) & 0x7F;
+            if op2 & 0x40 != 0 {
+                return vfp_ops(hw1, hw2);
+            }
+            let single = op2 & 0x71 == 0x00
+                || op2 & 0x67 == 0x01
+                || op2 & 0x67 == 0x03
+                || op2 & 0x67 == 0x05;
+            if single {
+                let imm12 = hw1 & 0x80 != 0;
+                let reg_offset = !imm12 && hw2 & 0x0FC0 == 0;
+                // The 8-bit immediate forms with write-back: 1PUW with W set.
+                let wb = if !imm12 && hw2 & 0x0900 == 0x0900 && rn != 15 {
+                    bit(rn)
+                } else {
+                    0
+                };
+                let addr =
+                    if rn == 15 { 0 } else { bit(rn) } | if reg_offset { bit(rm) } else { 0 };
+                if op2 & 0x71 == 0x00 {
+                    let mem = if reg_offset {
+                        Mem::StoreReg
+                    } else {
+                        Mem::StoreImm
+                    };
+                    return Ops::mem(mem, addr, wb);
+                }
+                let dest = if rt == 15 { 0 } else { bit(rt) };
+                return Ops {
+                    load_wb: wb,
+                    ..Ops::mem(Mem::Load, addr, dest | wb)
+                };
+            }
+            if op2 & 0x70 == 0x20 || op2 & 0x78 == 0x30 {
+                return Ops::write(rd); // data processing register, multiply
+            }
+            if op2 & 0x78 == 0x38 {
+                if op2 == 0x39 || op2 == 0x3B {
+                    return Ops::write(rd); // SDIV, UDIV
+                }
+                return Ops {
+                    writes: bit(rt) | bit(rd),
+                    ..Ops::NONE
+                }; // long multiply
+            }
+            Ops::NONE
+        }
+        _ => Ops::NONE,
+    }
+}
+
+/// Operands of the floating-point instructions that touch core registers or memory.
+fn vfp_ops(hw1: u16, hw2: u16) -> Ops {
+    let rn = hw1 & 0xF;
+    let rt = (hw2 >> 12) & 0xF;
+    if (hw1 >> 8) & 0xF == 0xE {
+        // VMOV core <- S, VMRS (to APSR when Rt is 15).
+        if hw2 & 0x10 != 0 && hw1 & 0x10 != 0 && rt != 15 {
+            return Ops::write(rt);
+        }
+        return Ops::NONE;
+    }
+    let opcode = (hw1 >> 4) & 0x1F;
+    let load = hw1 & 0x10 != 0;
+    if opcode & 0b11110 == 0b00100 {
+        // VMOV two core registers <-> two S / one D.
+        return if load {
+            Ops {
+                writes: bit(rt) | bit(rn),
+                ..Ops::NONE
+            }
+        } else {
+            Ops::NONE
+        };
+    }
+    let addr = if rn == 15 { 0 } else { bit(rn) };
+    if load {
+        Ops::mem(Mem::LoadMulti, addr, 0)
+    } else {
+        Ops::mem(Mem::StoreMulti, addr, 0)
+    }
+}
+
 /// Whether a load/store may reach a peripheral: its base register is neither SP nor PC.
 fn may_touch_peripheral(hw1: u16, len: u32) -> bool {
     if len == 2 {
@@ -357,6 +659,37 @@ fn may_touch_peripheral(hw1: u16, len: u32) -> bool {
     is_mem && rn != 13 && rn != 15
 }
 
+/// What an instruction costs after the one whose operands are `prev` in the same
+/// block: the load/store pipeline rules of the table above.
+fn pipeline_cost(pc: u32, insn: &Insn, ops: &Ops, prev: &Ops) -> u32 {
+    // The base or offset register was written by the previous instruction: the address
+    // is needed a cycle earlier than an ALU operand would be, so the access waits a
+    // cycle (after an ALU result, a loaded register, a store's write-back). A base
+    // written back by a load is ready in the load's address phase: the access only
+    // loses its pipelining.
+    let waits = ops.addr & prev.writes & !prev.load_wb != 0;
+    let after_load_wb = ops.addr & prev.load_wb != 0;
+    // A load of any kind right after an immediate-offset store: the store cannot
+    // pipeline with it and takes a cycle more (a register-offset store takes 2 already).
+    let after_store = prev.mem == Mem::StoreImm;
+    let stall = u32::from(waits || after_store);
+    if ops.nop && matches!(prev.mem, Mem::Load | Mem::StoreReg) {
+        return 0; // runs in the load's data phase, or the store's second cycle
+    }
+    match insn.kind {
+        Kind::Load => {
+            // A 32-bit load at a half-word address does not pipeline.
+            let aligned = insn.len == 2 || pc & 2 == 0;
+            let pipelined = prev.mem == Mem::Load && aligned && !waits && !after_load_wb;
+            let base = if pipelined { 1 } else { insn.cycles };
+            base + stall
+        }
+        _ if ops.mem == Mem::LoadMulti => insn.cycles + stall,
+        _ if ops.mem != Mem::None => insn.cycles + u32::from(waits),
+        _ => insn.cycles,
+    }
+}
+
 /// Decodes the Thumb code `bytes` found at `addr` and sums its costs.
 pub fn cost_block(addr: u32, bytes: &[u8]) -> BlockCost {
     let mut c = BlockCost {
@@ -364,20 +697,20 @@ pub fn cost_block(addr: u32, bytes: &[u8]) -> BlockCost {
         ..Default::default()
     };
     let mut off = 0usize;
-    let mut prev = Kind::Other;
+    let mut prev = Ops::NONE;
     let mut line = addr & !15;
     let mut line_acc: u32 = 0;
     while off + 2 <= bytes.len() {
         let pc = addr + off as u32;
         let hw1 = u16::from_le_bytes([bytes[off], bytes[off + 1]]);
-        let insn = if is_wide(hw1) {
+        let (insn, ops) = if is_wide(hw1) {
             if off + 4 > bytes.len() {
                 break;
             }
             let hw2 = u16::from_le_bytes([bytes[off + 2], bytes[off + 3]]);
-            decode32(hw1, hw2)
+            (decode32(hw1, hw2), ops32(hw1, hw2))
         } else {
-            decode16(hw1)
+            (decode16(hw1), ops16(hw1))
         };
         if off == 0 {
             c.first_wide_unaligned = insn.len == 4 && addr & 2 != 0;
@@ -385,11 +718,8 @@ pub fn cost_block(addr: u32, bytes: &[u8]) -> BlockCost {
         if may_touch_peripheral(hw1, insn.len) {
             c.mem_offsets.push(c.base);
         }
-        let mut cyc = insn.cycles;
-        if insn.kind == Kind::Load && prev == Kind::Load {
-            cyc = 1; // pipelined with the previous load
-        }
-        prev = insn.kind;
+        let cyc = pipeline_cost(pc, &insn, &ops, &prev);
+        prev = ops;
         c.insns += 1;
         if insn.unknown {
             c.unknown += 1;
@@ -534,6 +864,92 @@ mod tests {
         let c = cost_block(0x0800_0000, &code);
         assert_eq!(c.insns, 5);
         assert_eq!(c.base, 14 + 14 + 1 + 3 + DIV_CYCLES);
+    }
+
+    fn regs(list: &[u16]) -> u16 {
+        list.iter().fold(0, |m, &r| m | (1 << r))
+    }
+
+    #[test]
+    fn operands_of_16_bit_instructions() {
+        // adds r4, #0; cmp r1, #0
+        assert_eq!(ops16(0x3400).writes, regs(&[4]));
+        assert_eq!(ops16(0x2900).writes, 0);
+        // ldr r0, [r4]; ldr r1, [r4, r5]; str r0, [r4, r5]; ldr r3, [sp, #4]
+        let o = ops16(0x6820);
+        assert_eq!(
+            (o.mem, o.addr, o.writes),
+            (Mem::Load, regs(&[4]), regs(&[0]))
+        );
+        let o = ops16(0x5961);
+        assert_eq!(
+            (o.mem, o.addr, o.writes),
+            (Mem::Load, regs(&[4, 5]), regs(&[1]))
+        );
+        let o = ops16(0x5160);
+        assert_eq!((o.mem, o.addr, o.writes), (Mem::StoreReg, regs(&[4, 5]), 0));
+        let o = ops16(0x9B01);
+        assert_eq!(
+            (o.mem, o.addr, o.writes),
+            (Mem::Load, regs(&[13]), regs(&[3]))
+        );
+        // push {r4, lr}; pop {r4, pc}; ldmia r2!, {r0, r1}
+        assert_eq!(ops16(0xB510).mem, Mem::StoreMulti);
+        let o = ops16(0xBD10);
+        assert_eq!((o.mem, o.writes), (Mem::LoadMulti, regs(&[4])));
+        assert_eq!(ops16(0xCA03).writes, regs(&[0, 1]));
+        // nop; mov r8, r9; ldr r0, [pc, #4]
+        assert!(ops16(0xBF00).nop);
+        assert_eq!(ops16(0x46C8).writes, regs(&[8]));
+        let o = ops16(0x4801);
+        assert_eq!((o.mem, o.addr, o.writes), (Mem::Load, 0, regs(&[0])));
+    }
+
+    #[test]
+    fn operands_of_32_bit_instructions() {
+        // ldr.w r0, [r4], #4 and ldr.w r1, [r4, #-4]!: write-back by a load.
+        let o = ops32(0xF854, 0x0B04);
+        assert_eq!(
+            (o.mem, o.addr, o.writes, o.load_wb),
+            (Mem::Load, regs(&[4]), regs(&[0, 4]), regs(&[4]))
+        );
+        let o = ops32(0xF854, 0x1D04);
+        assert_eq!((o.writes, o.load_wb), (regs(&[1, 4]), regs(&[4])));
+        // str.w r0, [r4], #4; ldr.w r0, [r4, #8]; str.w r0, [r4, r5, lsl #2]
+        let o = ops32(0xF844, 0x0B04);
+        assert_eq!((o.mem, o.writes, o.load_wb), (Mem::StoreImm, regs(&[4]), 0));
+        let o = ops32(0xF8D4, 0x0008);
+        assert_eq!(
+            (o.mem, o.addr, o.writes),
+            (Mem::Load, regs(&[4]), regs(&[0]))
+        );
+        let o = ops32(0xF844, 0x0025);
+        assert_eq!((o.mem, o.addr), (Mem::StoreReg, regs(&[4, 5])));
+        // ldmia.w r6, {r0, r1}; ldrd r2, r3, [r4, #8]!
+        let o = ops32(0xE896, 0x0003);
+        assert_eq!(
+            (o.mem, o.addr, o.writes),
+            (Mem::LoadMulti, regs(&[6]), regs(&[0, 1]))
+        );
+        let o = ops32(0xE9F4, 0x2302);
+        assert_eq!((o.mem, o.writes), (Mem::LoadMulti, regs(&[2, 3])));
+        // add.w r8, r9, sl; movw r2, #8996; cmp.w r3, #100; mul r5, r6, r7
+        assert_eq!(ops32(0xEB09, 0x080A).writes, regs(&[8]));
+        assert_eq!(ops32(0xF242, 0x3224).writes, regs(&[2]));
+        assert_eq!(ops32(0xF1B3, 0x0F64).writes, 0);
+        assert_eq!(ops32(0xFB06, 0xF507).writes, regs(&[5]));
+        // umull r0, r1, r2, r3; udiv r5, r6, r7; bl; nop.w; mrs r0, ipsr
+        assert_eq!(ops32(0xFBA2, 0x0103).writes, regs(&[0, 1]));
+        assert_eq!(ops32(0xFBB6, 0xF5F7).writes, regs(&[5]));
+        assert_eq!(ops32(0xF000, 0xF800).writes, regs(&[14]));
+        assert!(ops32(0xF3AF, 0x8000).nop);
+        assert_eq!(ops32(0xF3EF, 0x8005).writes, regs(&[0]));
+        // vmov r2, s3; vldr s0, [r4, #4]; vpush {s16-s17}
+        assert_eq!(ops32(0xEE11, 0x2A90).writes, regs(&[2]));
+        let o = ops32(0xED94, 0x0A01);
+        assert_eq!((o.mem, o.addr), (Mem::LoadMulti, regs(&[4])));
+        let o = ops32(0xED2D, 0x8A02);
+        assert_eq!((o.mem, o.addr, o.writes), (Mem::StoreMulti, regs(&[13]), 0));
     }
 
     #[test]

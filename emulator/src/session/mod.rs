@@ -411,7 +411,9 @@ impl Session {
         }
         let exit = self.machine.run_until(until);
         self.note_resets();
-        let out = match self.repl_uart {
+        // What bare-metal firmware prints through semihosting joins the console.
+        let mut out = self.machine.take_semihost_output();
+        out.extend(match self.repl_uart {
             Some(n) => self.machine.take_uart_output(n),
             None => {
                 let mut out = self.machine.take_console_output();
@@ -422,7 +424,7 @@ impl Session {
                 out.extend(self.machine.take_usb_output());
                 out
             }
-        };
+        });
         self.pending.extend_from_slice(&out);
         if let Some(max) = self.max_ns {
             if self.virtual_ns() >= max {

@@ -190,6 +190,11 @@ impl Machine {
         self.eng.core().st.semihost_out.clone()
     }
 
+    /// Takes the bytes written through semihosting since the last call.
+    pub fn take_semihost_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.eng.core().st.semihost_out)
+    }
+
     /// Drives a GPIO pin from outside the board (stimuli, the switch), or releases it.
     pub fn drive_pin(&mut self, port: u8, pin: u8, level: Option<bool>) {
         self.eng
